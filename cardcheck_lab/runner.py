@@ -1,0 +1,398 @@
+"""Run one verification job: one card against the notebooks of one workspace.
+
+Notebooks are read in a thread pool, each in its own task, so one notebook's
+failure never stops the others. Every state change is an event with a sequence
+number; the CLI's progress, the server's poll and its event stream all read
+the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .card import parse_card
+from .compare import compare
+from .errors import InputError
+from .extract_rules import extract_rules
+from .model import Claim, Evidence, NotebookResult, Verdict
+from .notebooks import NotebookError, discover_notebooks, read_notebook
+
+log = logging.getLogger("cardcheck_lab")
+
+DEFAULT_WORKERS = 5
+# Verdicts are recomputed while notebooks finish, at most this often (seconds),
+# and once more at the end.
+_VERDICT_REFRESH = 0.5
+
+
+@dataclass
+class JobOptions:
+    """Settings of one job."""
+
+    workers: int = DEFAULT_WORKERS
+    provider: str = "none"
+    model: str = ""
+    base_url: str = ""
+    api_key: str | None = field(default=None, repr=False)
+    notebooks: list[str] | None = None  # workspace-relative paths; None means every notebook
+    llm: Any = None  # an LLMSettings when an LLM extractor is configured
+
+    def public(self) -> dict[str, Any]:
+        """Return the options for the report, without the API key."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": self.base_url,
+            "workers": self.workers,
+            "notebooks": list(self.notebooks) if self.notebooks is not None else None,
+        }
+
+
+def read_card(path: Path) -> str:
+    """Read a model card as UTF-8 text; raise InputError with the reason when it cannot."""
+    if not path.exists():
+        raise InputError(f"model card not found: {path}")
+    if not path.is_file():
+        raise InputError(f"model card is not a file: {path}")
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"model card is not UTF-8 (byte offset {error.start}): {path}") from None
+    except OSError as error:
+        raise InputError(f"cannot read model card {path}: {error.strerror}") from None
+
+
+def load_claims(card_text: str, card_label: str) -> list[Claim]:
+    claims = parse_card(card_text)
+    if not claims:
+        raise InputError(
+            f"no metric claims found in {card_label}: the card states no number next to a "
+            "metric name (such as 'ROC-AUC 0.81' or a metrics table)"
+        )
+    return claims
+
+
+def process_notebook(workspace: Path, relative: str, cancel: threading.Event, llm=None, claims=None) -> NotebookResult:
+    """Read one notebook and extract its evidence; never raises for a bad notebook."""
+    started = time.perf_counter()
+    result = NotebookResult(path=relative, status="done")
+    try:
+        if cancel.is_set():
+            result.status = "cancelled"
+            return result
+        doc = read_notebook(workspace / relative, relative)
+        result.warnings = doc.warnings
+        result.evidence = extract_rules(doc)
+        if llm is not None and not cancel.is_set():
+            _add_llm_evidence(result, llm, doc, claims or [], cancel)
+    except NotebookError as error:
+        result.status = "failed"
+        result.error = str(error)
+    except Exception as error:  # one notebook's bug must not stop the job
+        log.exception("Unexpected error while reading %s", relative)
+        result.status = "failed"
+        result.error = f"internal error: {type(error).__name__}: {error}"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _add_llm_evidence(result: NotebookResult, llm, doc, claims: list[Claim], cancel: threading.Event) -> None:
+    from .llm import merge_evidence
+
+    outcome = llm.extract(doc, claims, cancel)
+    if outcome.note:
+        result.notes.append(outcome.note)
+    if outcome.rejected:
+        result.notes.append(f"LLM values rejected as not found in the cited output: {outcome.rejected}")
+    result.evidence = merge_evidence(result.evidence, outcome.evidence)
+
+
+class Job:
+    """One card checked against one workspace, with its events and results."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        card_path: Path | None = None,
+        card_text: str | None = None,
+        card_label: str = "",
+        options: JobOptions | None = None,
+        allow_hidden: bool = False,
+    ) -> None:
+        if card_path is None and card_text is None:
+            raise InputError("give a model card path or the card's text")
+        self.id = uuid.uuid4().hex
+        self.workspace = Path(workspace)
+        self.card_path = Path(card_path) if card_path is not None else None
+        self.card_text = card_text
+        self.card_label = card_label or (str(card_path) if card_path else "card text")
+        self.options = options or JobOptions()
+        self.allow_hidden = allow_hidden
+
+        self.state = "queued"
+        self.error = ""
+        self.message = ""
+        self.created = time.time()
+        self.started: float | None = None
+        self.finished: float | None = None
+
+        self.claims: list[Claim] = []
+        self.verdicts: list[Verdict] = []
+        self.results: dict[str, NotebookResult] = {}
+        self.order: list[str] = []
+
+        self._cancel = threading.Event()
+        self._condition = threading.Condition()
+        self._events: list[dict[str, Any]] = []
+        self._notebook_seq: dict[str, int] = {}
+        self._claim_seq: dict[str, int] = {}
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    # --- events ------------------------------------------------------------
+
+    @property
+    def seq(self) -> int:
+        with self._condition:
+            return len(self._events)
+
+    def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` with every event from now on (from the emitting thread)."""
+        self._listeners.append(listener)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        with self._condition:
+            event["seq"] = len(self._events) + 1
+            self._events.append(event)
+            if event["type"] == "notebook":
+                self._notebook_seq[event["path"]] = event["seq"]
+            elif event["type"] == "claim":
+                self._claim_seq[event["id"]] = event["seq"]
+            self._condition.notify_all()
+        for listener in self._listeners:
+            listener(event)
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        with self._condition:
+            return [dict(event) for event in self._events[since:]]
+
+    def wait(self, after_seq: int, timeout: float) -> bool:
+        """Block until an event newer than ``after_seq`` exists or ``timeout`` passes."""
+        with self._condition:
+            return self._condition.wait_for(lambda: len(self._events) > after_seq, timeout)
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ("done", "failed", "cancelled", "interrupted")
+
+    def cancel(self) -> None:
+        """Ask the job to stop; notebooks not yet started are marked cancelled."""
+        self._cancel.set()
+
+    # --- snapshots ---------------------------------------------------------
+
+    def snapshot(self, since: int = 0) -> dict[str, Any]:
+        """Return the job's state; with ``since``, only notebooks and claims changed after it."""
+        with self._condition:
+            seq = len(self._events)
+            notebooks = [
+                self._notebook_entry(path)
+                for path in self.order
+                if self._notebook_seq.get(path, 0) > since
+            ]
+            verdicts = {verdict.claim.id: verdict for verdict in self.verdicts}
+            claims = [
+                verdicts[claim.id].to_dict() if claim.id in verdicts else _pending_claim(claim)
+                for claim in self.claims
+                if self._claim_seq.get(claim.id, 0) > since
+            ]
+            processed = sum(
+                1 for r in self.results.values() if r.status in ("done", "failed", "skipped", "cancelled")
+            )
+            return {
+                "id": self.id,
+                "state": self.state,
+                "seq": seq,
+                "error": self.error,
+                "message": self.message,
+                "total": len(self.order),
+                "processed": processed,
+                "card": self.card_label,
+                "workspace": str(self.workspace),
+                "notebooks": notebooks,
+                "claims": claims,
+                "summary": self._summary(),
+            }
+
+    def _notebook_entry(self, path: str) -> dict[str, Any]:
+        return self.results[path].summary_dict()
+
+    def _summary(self) -> dict[str, Any]:
+        from .report import summary_counts
+
+        return summary_counts(self.verdicts, list(self.results.values()))
+
+    def report(self) -> dict[str, Any]:
+        from .report import build_report
+
+        with self._condition:
+            return build_report(self)
+
+    # --- running -----------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Run the whole job in the calling thread; return the report.
+
+        Bad input (no card, no claims, no workspace) ends the job as ``failed``
+        with ``error`` set; it is not raised.
+        """
+        self.started = time.time()
+        self._set_state("running")
+        try:
+            self._prepare()
+        except InputError as error:
+            self.error = str(error)
+            self.finished = time.time()
+            self._set_state("failed", error=self.error)
+            return self.report()
+
+        self._process_all()
+        self._refresh_verdicts()
+        self.finished = time.time()
+
+        evidence_count = sum(len(r.evidence) for r in self.results.values())
+        read = sum(1 for r in self.results.values() if r.status in ("done", "failed"))
+        failed = sum(1 for r in self.results.values() if r.status == "failed")
+        self.message = f"Extracted {evidence_count} metrics from {read} notebooks ({failed} failed)"
+        self._set_state("cancelled" if self._cancel.is_set() else "done", message=self.message)
+        return self.report()
+
+    def _set_state(self, state: str, **extra: Any) -> None:
+        self.state = state
+        self._emit({"type": "job", "state": state, **extra})
+
+    def _prepare(self) -> None:
+        if not self.workspace.is_dir():
+            raise InputError(f"workspace folder not found: {self.workspace}")
+        card_text = self.card_text if self.card_text is not None else read_card(self.card_path)
+        self.claims = load_claims(card_text, self.card_label)
+        for claim in self.claims:
+            self._emit({"type": "claim", "id": claim.id, "verdict": None})
+
+        discovery = discover_notebooks(self.workspace, self.allow_hidden)
+        selected = discovery.notebooks
+        if self.options.notebooks is not None:
+            wanted = [path.replace("\\", "/").lstrip("./") if path.startswith("./") else path for path in self.options.notebooks]
+            unknown = [path for path in wanted if path not in selected]
+            if unknown:
+                raise InputError(f"notebook not found in the workspace: {unknown[0]}")
+            selected = [path for path in selected if path in wanted]
+
+        with self._condition:
+            self.order = list(selected)
+            for path in selected:
+                self.results[path] = NotebookResult(path=path, status="queued")
+            for path, reason in discovery.skipped:
+                if self.options.notebooks is None:
+                    self.order.append(path)
+                    self.results[path] = NotebookResult(path=path, status="skipped", error=reason)
+        for path in self.order:
+            result = self.results[path]
+            self._emit({"type": "notebook", "path": path, "status": result.status, "error": result.error})
+
+    def _process_all(self) -> None:
+        pending_paths = [path for path in self.order if self.results[path].status == "queued"]
+        total = len(self.order)
+        done_count = total - len(pending_paths)
+        llm = self._make_llm()
+        last_refresh = time.monotonic()
+
+        workers = max(1, int(self.options.workers))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardcheck") as pool:
+            futures: dict[Future, str] = {}
+            for path in pending_paths:
+                future = pool.submit(self._run_one, path, llm)
+                futures[future] = path
+
+            outstanding = set(futures)
+            while outstanding:
+                finished, outstanding = wait(outstanding, timeout=0.2, return_when=FIRST_COMPLETED)
+                if self._cancel.is_set():
+                    for future in list(outstanding):
+                        if future.cancel():
+                            outstanding.discard(future)
+                            self._finish(futures[future], NotebookResult(futures[future], "cancelled"), done_count, total)
+                            done_count += 1
+                for future in finished:
+                    if future.cancelled():
+                        continue
+                    done_count += 1
+                    self._finish(futures[future], future.result(), done_count, total)
+                if finished and time.monotonic() - last_refresh > _VERDICT_REFRESH:
+                    self._refresh_verdicts()
+                    last_refresh = time.monotonic()
+
+    def _run_one(self, path: str, llm) -> NotebookResult:
+        with self._condition:
+            self.results[path].status = "running"
+        self._emit({"type": "notebook", "path": path, "status": "running"})
+        return process_notebook(self.workspace, path, self._cancel, llm, self.claims)
+
+    def _finish(self, path: str, result: NotebookResult, index: int, total: int) -> None:
+        with self._condition:
+            self.results[path] = result
+        self._emit(
+            {
+                "type": "notebook",
+                "path": path,
+                "status": result.status,
+                "error": result.error,
+                "notes": list(result.notes),
+                "seconds": round(result.seconds, 4),
+                "index": index,
+                "total": total,
+                "evidence_count": len(result.evidence),
+            }
+        )
+
+    def _make_llm(self):
+        if self.options.llm is None or getattr(self.options.llm, "provider", "none") == "none":
+            return None
+        from .llm import LLMExtractor
+
+        return LLMExtractor(self.options.llm)
+
+    def evidence(self) -> list[Evidence]:
+        with self._condition:
+            results = [self.results[path] for path in self.order if path in self.results]
+        return [item for result in results for item in result.evidence]
+
+    def _refresh_verdicts(self) -> None:
+        verdicts = compare(self.claims, self.evidence())
+        with self._condition:
+            previous = {v.claim.id: (v.verdict, v.reason) for v in self.verdicts}
+            self.verdicts = verdicts
+        for verdict in verdicts:
+            if previous.get(verdict.claim.id) != (verdict.verdict, verdict.reason):
+                self._emit({"type": "claim", "id": verdict.claim.id, "verdict": verdict.verdict})
+
+
+def _pending_claim(claim: Claim) -> dict[str, Any]:
+    data = claim.to_dict()
+    data.update({"verdict": None, "reason": "not decided yet", "evidence": []})
+    return data
+
+
+def resolve_workers(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_WORKERS
+    if value < 1:
+        raise InputError(f"workers must be at least 1, got {value}")
+    return min(value, max(32, (os.cpu_count() or 1) * 8))
