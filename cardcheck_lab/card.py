@@ -66,10 +66,10 @@ class ClaimBuilder:
         source: str,
         hedge: str = "",
         relation: str = "=",
-        label: str = "",
     ) -> None:
         token = quantity.token
-        resolved = resolve_value(metric, token, label)
+        # The card states its own unit, so no percent-or-fraction doubt applies to claims.
+        resolved = resolve_value(metric, token)
         if resolved is None:
             return
         if metric in COUNT_METRICS and resolved.value < 10 and relation == "=":
@@ -238,7 +238,7 @@ def _parse_prose(text: str, first_line: int, builder: ClaimBuilder, context: dic
         sentence = _sentence_around(flat, token.start, token.end)
         builder.add(
             pairing.metric, pairing.quantity, sentence, line, pairing.qualifiers, "prose",
-            hedge=pairing.hedge, relation=pairing.relation, label=pairing.label,
+            hedge=pairing.hedge, relation=pairing.relation,
         )
 
 
@@ -335,5 +335,5 @@ def _parse_table(tokens: list[Token], builder: ClaimBuilder, offset: int, contex
             qualifiers.update({k: v for k, v in find_qualifiers(normalize_text(metric_label)).items() if k not in qualifiers or k == "class"})
             builder.add(
                 metric, quantity, row_text, line, qualifiers, "table",
-                hedge=hedge, relation=relation, label=metric_label,
+                hedge=hedge, relation=relation,
             )

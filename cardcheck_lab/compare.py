@@ -26,16 +26,22 @@ _QUALIFIER_WEIGHTS = {"class": 2.0, "average": 2.0, "model": 1.5, "split": 1.0, 
 def _compatible(claim: Claim, item: Evidence) -> tuple[float, float] | None:
     """Rank how well an evidence item's qualifiers fit a claim's; None if they contradict.
 
-    Returns (weight of the qualifiers in common, weight of those the evidence
-    has and the claim lacks). A test-set claim never takes a train number, and
-    a per-class value ranks below an overall one for a claim that names no class.
+    Returns (weight of the qualifiers in common, weight of the class and
+    average qualifiers the evidence has and the claim lacks). A test-set claim
+    never takes a train number, and a per-class value ranks below an overall
+    one for a claim that names no class.
     """
     matched = extra = 0.0
     for key, value in item.qualifiers.items():
         weight = _QUALIFIER_WEIGHTS.get(key, 1.0)
         claimed = claim.qualifiers.get(key)
         if claimed is None:
-            extra += weight
+            if key == "split" and value == "test" and claim.unit != "count":
+                # A card's headline number is a held-out result unless it says otherwise.
+                matched += 0.5
+            elif key in ("class", "average"):
+                # A per-class or averaged value is another quantity than the overall one.
+                extra += weight
         elif _normal_qualifier(key, claimed) == _normal_qualifier(key, value):
             matched += weight
         else:
@@ -210,7 +216,7 @@ def decide(claim: Claim, evidence: list[Evidence], derived: list[Evidence]) -> V
 
     claimed = f"claimed {describe_claim(claim)}"
     if matches:
-        conflicts = [m for m in misses if _disagrees_elsewhere(m, matches)]
+        conflicts = _conflicts(matches, misses)
         if conflicts:
             reason = (
                 f"{claimed}: {_describe_found(matches[0])} agrees, but "
@@ -243,14 +249,32 @@ def _label_key(item: Evidence) -> str:
     return re.sub(r"[^a-z0-9]+", " ", item.label.lower()).strip()
 
 
-def _disagrees_elsewhere(miss: Evidence, matches: list[Evidence]) -> bool:
-    """Two notebooks printing the same name and qualifiers with different values conflict."""
-    return any(
-        miss.notebook != match.notebook
-        and miss.qualifiers == match.qualifiers
-        and _label_key(miss) == _label_key(match)
-        for match in matches
-    )
+def _quantity_key(item: Evidence) -> tuple:
+    return (item.notebook, _label_key(item), tuple(sorted(item.qualifiers.items())))
+
+
+def _conflicts(matches: list[Evidence], misses: list[Evidence]) -> list[Evidence]:
+    """Return the misses that contradict a match: the same quantity in another notebook.
+
+    A name and qualifiers identify one quantity only where a notebook prints
+    them once; a notebook that prints "accuracy" for five models says nothing
+    about which one the card means.
+    """
+    counts: dict[tuple, int] = {}
+    for item in [*matches, *misses]:
+        counts[_quantity_key(item)] = counts.get(_quantity_key(item), 0) + 1
+    unique_matches = [m for m in matches if counts[_quantity_key(m)] == 1]
+    return [
+        miss
+        for miss in misses
+        if counts[_quantity_key(miss)] == 1
+        and any(
+            miss.notebook != match.notebook
+            and miss.qualifiers == match.qualifiers
+            and _label_key(miss) == _label_key(match)
+            for match in unique_matches
+        )
+    ]
 
 
 def _spread_note(claim: Claim, item: Evidence) -> str:

@@ -33,7 +33,7 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "log_loss": ("log loss", "logloss", "logistic loss", "cross entropy", "binary cross entropy"),
     "loss": ("loss",),
     "brier": ("brier", "brier score", "brier score loss"),
-    "r2": ("r2", "r 2", "r squared", "r2 score", "coefficient of determination"),
+    "r2": ("r2", "r 2", "r^2", "r squared", "r2 score", "coefficient of determination"),
     "mae": ("mae", "mean absolute error"),
     "mse": ("mse", "mean squared error", "mean square error"),
     "rmse": ("rmse", "root mean squared error", "root mean square error", "rmse score"),
@@ -55,7 +55,7 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
 # Metrics whose values lie in [0, 1] and may be written as percentages.
 FRACTION_METRICS = frozenset({
     "roc_auc", "pr_auc", "ks", "accuracy", "balanced_accuracy", "precision", "recall",
-    "specificity", "fpr", "f1", "brier", "event_rate", "ece", "threshold",
+    "specificity", "fpr", "f1", "brier", "event_rate", "ece",
 })
 # Metrics that may also be written as percentages but are not bounded by 1 below.
 SIGNED_FRACTION_METRICS = frozenset({"gini", "mcc", "r2"})
@@ -251,6 +251,14 @@ class Pairing:
     label: str = ""  # the words that name the value, such as "Test ROC-AUC"
 
 
+_CONDITION_WORDS = "|".join(
+    _alias_pattern(alias) for aliases in METRIC_ALIASES.values() for alias in sorted(aliases, key=len, reverse=True)
+)
+_CONDITION = re.compile(
+    rf"(?:(?<![A-Za-z])at|@)\s*(?:the\s+|this\s+|a\s+|[~\u2248]\s*)?(?:\d[\d.,]*\s*%?\s*)?"
+    rf"(?:{_CONDITION_WORDS})(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
 _SENTENCE_BREAK = re.compile(r"[.;!?](?:\s|$)|\n")
 _MAX_GAP_BEFORE = 60
 _MAX_GAP_AFTER = 25
@@ -297,6 +305,14 @@ def pair_metrics(text: str, context: dict[str, str] | None = None) -> list[Pairi
     if not mentions:
         return []
 
+    # "Threshold at ~5% FPR: 0.7663", "TPR at this threshold: 0.53": the metric
+    # and the number after "at" state a condition, not a value.
+    conditions = [m.span() for m in _CONDITION.finditer(text)]
+    mentions = [m for m in mentions if not any(s <= m.start < e for s, e in conditions)]
+    quantities = [q for q in quantities if not any(s <= q.token.start < e for s, e in conditions)]
+    if not quantities or not mentions:
+        return []
+
     pairings: list[Pairing] = []
     used: set[int] = set()  # mentions already taken by the number before them
     for index, quantity in enumerate(quantities):
@@ -326,6 +342,9 @@ def pair_metrics(text: str, context: dict[str, str] | None = None) -> list[Pairi
         sentence_split = find_qualifiers(sentence, token.start - sentence_start).get("split")
         if sentence_split:
             qualifiers["split"] = sentence_split
+        sentence_models = {_MODEL_LOOKUP[_key(m.group(0))] for m in _MODEL_RE.finditer(sentence)}
+        if len(sentence_models) == 1:
+            qualifiers["model"] = sentence_models.pop()
         qualifiers.update(find_qualifiers(clause, token.start - clause_start))
         pairings.append(
             Pairing(
@@ -445,7 +464,9 @@ class ResolvedValue:
     ambiguity: str = ""
 
 
-_SCALE_WORDS = re.compile(r"pct|percent|perc(?![a-z])|%", re.IGNORECASE)
+# A name that promises a percentage: "bad_rate_pct", "Accuracy (%)"; the "%" of a
+# number in the name ("TPR at 5% FPR") does not count.
+_SCALE_WORDS = re.compile(r"pct|percent|perc(?![a-z])|(?<![\d.\s])%|\(\s*%\s*\)", re.IGNORECASE)
 
 
 def resolve_value(metric: str, token: NumberToken, label: str = "") -> ResolvedValue | None:

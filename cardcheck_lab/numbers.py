@@ -16,7 +16,7 @@ from .model import Interval, Spread
 # The core is digits with optional "," and "." separators and an optional exponent.
 # The look-behind keeps names such as "F1", "R2", "segment_017" or "v2.0" out.
 _NUMBER = re.compile(
-    r"(?<![\w.,\d])"
+    r"(?<![\w.,\d^])"
     r"(?P<sign>[-+\u2212])?"
     r"(?P<core>\d(?:[\d,.]*\d)?)"
     r"(?P<exp>[eE][-+]?\d+)?"
