@@ -84,7 +84,9 @@ class ClaimBuilder:
                 value=resolved.value,
                 unit=resolved.unit,
                 decimals=resolved.decimals,
-                tolerance=tolerance_for(resolved.value, resolved.decimals, hedge, resolved.unit, relation),
+                tolerance=tolerance_for(
+                    resolved.value, resolved.decimals, hedge, resolved.unit, relation
+                ),
                 relation=relation,
                 hedge=hedge,
                 qualifiers={k: v for k, v in qualifiers.items() if v},
@@ -136,7 +138,9 @@ def _parse_model_index(front_matter: str, builder: ClaimBuilder, line_offset: in
             continue
         for result in results.value:
             dataset = _mapping_get(result, "dataset")
-            dataset_name = _scalar(_mapping_get(dataset, "name")) or _scalar(_mapping_get(dataset, "type"))
+            dataset_name = _scalar(_mapping_get(dataset, "name")) or _scalar(
+                _mapping_get(dataset, "type")
+            )
             split = normalize_split(_scalar(_mapping_get(dataset, "split")) or "")
             metrics = _mapping_get(result, "metrics")
             if not isinstance(metrics, yaml.SequenceNode):
@@ -145,7 +149,9 @@ def _parse_model_index(front_matter: str, builder: ClaimBuilder, line_offset: in
                 _model_index_metric(metric_node, dataset_name, split, builder, line_offset)
 
 
-def _model_index_metric(node, dataset: str, split: str | None, builder: ClaimBuilder, line_offset: int) -> None:
+def _model_index_metric(
+    node, dataset: str, split: str | None, builder: ClaimBuilder, line_offset: int
+) -> None:
     metric_type = _scalar(_mapping_get(node, "type"))
     metric_name = _scalar(_mapping_get(node, "name"))
     value_node = _mapping_get(node, "value")
@@ -230,15 +236,23 @@ def _walk_tokens(tokens: list[Token], builder: ClaimBuilder, offset: int) -> Non
         index += 1
 
 
-def _parse_prose(text: str, first_line: int, builder: ClaimBuilder, context: dict[str, str]) -> None:
+def _parse_prose(
+    text: str, first_line: int, builder: ClaimBuilder, context: dict[str, str]
+) -> None:
     flat = text.replace("\n", " ")
     for pairing in pair_metrics(flat, context):
         token = pairing.quantity.token
         line = first_line + text.count("\n", 0, token.start)
         sentence = _sentence_around(flat, token.start, token.end)
         builder.add(
-            pairing.metric, pairing.quantity, sentence, line, pairing.qualifiers, "prose",
-            hedge=pairing.hedge, relation=pairing.relation,
+            pairing.metric,
+            pairing.quantity,
+            sentence,
+            line,
+            pairing.qualifiers,
+            "prose",
+            hedge=pairing.hedge,
+            relation=pairing.relation,
         )
 
 
@@ -251,12 +265,12 @@ def _sentence_around(text: str, start: int, end: int) -> str:
 
 def _table_rows(tokens: list[Token], offset: int) -> list[tuple[int, list[str]]]:
     rows: list[tuple[int, list[str]]] = []
-    for position, token in enumerate(tokens):
+    for token in tokens:
         if token.type == "tr_open":
             line = (token.map[0] if token.map else 0) + offset + 1
             rows.append((line, []))
         elif token.type == "inline" and rows:
-            rows[-1][1].append(_inline_text(tokens[position]).strip())
+            rows[-1][1].append(_inline_text(token).strip())
     return rows
 
 
@@ -300,7 +314,9 @@ def _label_qualifiers(label: str) -> dict[str, str]:
     return qualifiers
 
 
-def _parse_table(tokens: list[Token], builder: ClaimBuilder, offset: int, context: dict[str, str]) -> None:
+def _parse_table(
+    tokens: list[Token], builder: ClaimBuilder, offset: int, context: dict[str, str]
+) -> None:
     rows = _table_rows(tokens, offset)
     if len(rows) < 2:
         return
@@ -308,7 +324,11 @@ def _parse_table(tokens: list[Token], builder: ClaimBuilder, offset: int, contex
     header_metrics = [_label_metric(cell) for cell in header]
 
     for line, cells in rows[1:]:
-        labels = [(column, cell) for column, cell in enumerate(cells) if cell and _cell_quantity(cell) is None]
+        labels = [
+            (column, cell)
+            for column, cell in enumerate(cells)
+            if cell and _cell_quantity(cell) is None
+        ]
         row_metric = _label_metric(labels[0][1]) if labels else None
         row_label = " ".join(cell for _, cell in labels if len(cell) <= 60)
         row_text = " | ".join(cells)
@@ -320,7 +340,11 @@ def _parse_table(tokens: list[Token], builder: ClaimBuilder, offset: int, contex
                 if cell and find_numbers(cell) and column != (labels[0][0] if labels else -1):
                     # Prose inside a table cell ("88.7% of the time") is read as prose.
                     cell_context = dict(context)
-                    cell_context.update({k: v for k, v in _label_qualifiers(labels[0][1]).items() if k != "class"} if labels else {})
+                    cell_context.update(
+                        {k: v for k, v in _label_qualifiers(labels[0][1]).items() if k != "class"}
+                        if labels
+                        else {}
+                    )
                     _parse_prose(cell, line, builder, cell_context)
                 continue
 
@@ -332,8 +356,20 @@ def _parse_table(tokens: list[Token], builder: ClaimBuilder, offset: int, contex
             qualifiers = dict(context)
             qualifiers.update(_label_qualifiers(row_label if column_metric else column_label))
             metric_label = column_label if column_metric else (labels[0][1] if labels else "")
-            qualifiers.update({k: v for k, v in find_qualifiers(normalize_text(metric_label)).items() if k not in qualifiers or k == "class"})
+            qualifiers.update(
+                {
+                    k: v
+                    for k, v in find_qualifiers(normalize_text(metric_label)).items()
+                    if k not in qualifiers or k == "class"
+                }
+            )
             builder.add(
-                metric, quantity, row_text, line, qualifiers, "table",
-                hedge=hedge, relation=relation,
+                metric,
+                quantity,
+                row_text,
+                line,
+                qualifiers,
+                "table",
+                hedge=hedge,
+                relation=relation,
             )

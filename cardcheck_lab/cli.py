@@ -31,33 +31,66 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("card", type=Path, help="the model card (Markdown)")
     verify.add_argument(
-        "--repo", type=Path, default=None, help="workspace folder whose notebooks are read (default: the card's folder)"
+        "--repo",
+        type=Path,
+        default=None,
+        help="workspace folder whose notebooks are read (default: the card's folder)",
     )
     verify.add_argument(
-        "--workers", type=int, default=DEFAULT_WORKERS, help=f"notebooks read in parallel (default {DEFAULT_WORKERS})"
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"notebooks read in parallel (default {DEFAULT_WORKERS})",
     )
     verify.add_argument(
-        "--notebook", action="append", dest="notebooks", default=None, metavar="PATH",
+        "--notebook",
+        action="append",
+        dest="notebooks",
+        default=None,
+        metavar="PATH",
         help="check only this notebook (workspace-relative path); repeat for more",
     )
-    verify.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="report format")
-    verify.add_argument("--output", type=Path, default=None, help="write the report to this file instead of stdout")
+    verify.add_argument(
+        "--format", choices=("text", "json", "markdown"), default="text", help="report format"
+    )
+    verify.add_argument(
+        "--output", type=Path, default=None, help="write the report to this file instead of stdout"
+    )
     verify.add_argument("--quiet", action="store_true", help="print no per-notebook progress")
 
     llm = verify.add_argument_group("LLM extraction (optional; rules only by default)")
     llm.add_argument(
-        "--provider", choices=("none", "openai", "anthropic", "openai-compatible"), default="none",
+        "--provider",
+        choices=("none", "openai", "anthropic", "openai-compatible"),
+        default="none",
         help="LLM provider that extracts metrics the rules cannot read (default none)",
     )
     llm.add_argument("--model", default="", help="model name, passed to the provider as is")
-    llm.add_argument("--base-url", default="", help="API base URL, for OpenAI-compatible servers (for example http://127.0.0.1:8000/v1)")
     llm.add_argument(
-        "--api-key-env", default="",
+        "--base-url",
+        default="",
+        help="API base URL, for OpenAI-compatible servers (for example http://127.0.0.1:8000/v1)",
+    )
+    llm.add_argument(
+        "--api-key-env",
+        default="",
         help="environment variable that holds the API key (default OPENAI_API_KEY or ANTHROPIC_API_KEY)",
     )
-    llm.add_argument("--rpm", type=float, default=None, help="maximum LLM requests per minute across all workers")
-    llm.add_argument("--llm-timeout", type=float, default=60.0, help="seconds before one LLM request times out (default 60)")
-    llm.add_argument("--llm-cache", type=Path, default=None, help="SQLite file caching LLM results (default: per-user cache folder)")
+    llm.add_argument(
+        "--rpm", type=float, default=None, help="maximum LLM requests per minute across all workers"
+    )
+    llm.add_argument(
+        "--llm-timeout",
+        type=float,
+        default=60.0,
+        help="seconds before one LLM request times out (default 60)",
+    )
+    llm.add_argument(
+        "--llm-cache",
+        type=Path,
+        default=None,
+        help="SQLite file caching LLM results (default: per-user cache folder)",
+    )
     return parser
 
 
@@ -81,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     from rich.console import Console
 
-    errors = Console(stderr=True, highlight=False)
+    # Messages and progress lines stay one line each whatever the width, so logs can be grepped.
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return _verify(args, errors)
     except KeyboardInterrupt:
@@ -156,7 +190,9 @@ def _write_report(report: dict, args: argparse.Namespace, render_markdown, rende
     if args.output is not None:
         if text is None:
             with args.output.open("w", encoding="utf-8") as handle:
-                render_terminal(report, Console(file=handle, width=160, no_color=True, highlight=False))
+                render_terminal(
+                    report, Console(file=handle, width=160, no_color=True, highlight=False)
+                )
         else:
             args.output.write_text(text, encoding="utf-8")
         return
@@ -175,11 +211,21 @@ class _Progress:
         self.task = None
         self.total = 0
         if console.is_terminal and not os.environ.get("CI"):
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.bar = Progress(
-                TextColumn("Reading notebooks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=console, transient=True,
+                TextColumn("Reading notebooks"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
             )
 
     def on_event(self, event: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 from .metrics import canonical
 from .model import Claim, Evidence, Verdict
 
@@ -32,6 +33,11 @@ def _compatible(claim: Claim, item: Evidence) -> tuple[float, float] | None:
     one for a claim that names no class.
     """
     matched = extra = 0.0
+    # A value for one class and a value averaged over the classes are different quantities.
+    if ("class" in claim.qualifiers and "average" in item.qualifiers) or (
+        "average" in claim.qualifiers and "class" in item.qualifiers
+    ):
+        return None
     for key, value in item.qualifiers.items():
         weight = _QUALIFIER_WEIGHTS.get(key, 1.0)
         claimed = claim.qualifiers.get(key)
@@ -208,7 +214,7 @@ def decide(claim: Claim, evidence: list[Evidence], derived: list[Evidence]) -> V
             note = item.ambiguity
             if item.ambiguity.startswith("scale ambiguous") and agreeing:
                 note = f"scale ambiguous (percent vs fraction; matches if {agreeing[0]})"
-            undecided.append((item, note if agreeing or item.ambiguity != "truncated table" else note))
+            undecided.append((item, note))
         elif agreeing:
             matches.append(item)
         else:
@@ -236,13 +242,17 @@ def decide(claim: Claim, evidence: list[Evidence], derived: list[Evidence]) -> V
         item, note = undecided[0]
         return Verdict(claim, "unverifiable", f"{claimed}; {note}: {_describe_found(item)}", [item])
 
-    closest = min(misses, key=lambda m: abs(canonical(m.value, m.unit) - canonical(claim.value, claim.unit)))
+    closest = min(
+        misses, key=lambda m: abs(canonical(m.value, m.unit) - canonical(claim.value, claim.unit))
+    )
     reason = f"{claimed}, found {_describe_found(closest)}"
     if closest.derived_from:
         reason += f" ({closest.derived_from[0]['formula']})"
     if len(misses) > 1:
         reason += f" (closest of {len(misses)} values)"
-    return Verdict(claim, "mismatch", reason, [closest] + [m for m in misses if m is not closest][:2])
+    return Verdict(
+        claim, "mismatch", reason, [closest] + [m for m in misses if m is not closest][:2]
+    )
 
 
 def _label_key(item: Evidence) -> str:

@@ -113,7 +113,8 @@ def _from_text(notebook: str, output: OutputText) -> list[Evidence]:
         if start in consumed:
             continue
         if _REPORT_HEADER.match(lines[start]):
-            used, items = _classification_report(notebook, output, lines, start)
+            context = _context_above(lines, start, consumed, heading_context)
+            used, items = _classification_report(notebook, output, lines, start, context)
             consumed.update(used)
             found.extend(items)
 
@@ -140,16 +141,42 @@ def _from_text(notebook: str, output: OutputText) -> list[Evidence]:
         for pairing in pairings:
             token = pairing.quantity.token
             item = _evidence(
-                notebook, output, pairing.metric, token, line.strip(), pairing.qualifiers,
-                pairing.label, pairing.quantity,
+                notebook,
+                output,
+                pairing.metric,
+                token,
+                line.strip(),
+                pairing.qualifiers,
+                pairing.label,
+                pairing.quantity,
             )
             if item:
                 found.append(item)
     return found
 
 
+def _context_above(
+    lines: list[str], index: int, consumed: set[int], heading_context: dict[str, str]
+) -> dict[str, str]:
+    """Return the split and model in force at line ``index``, as the line loop sets them.
+
+    The last line without numbers above it ("Model: XGBoost", "=== Test set ===")
+    names them, falling back on the heading: a report printed under
+    "XGBoost Classification Report" is the XGBoost model's.
+    """
+    for line_index in range(index - 1, -1, -1):
+        line = lines[line_index]
+        if line_index in consumed or not line.strip() or find_numbers(line):
+            continue
+        found_here = find_qualifiers(normalize_text(line))
+        context = dict(heading_context)
+        context.update({k: v for k, v in found_here.items() if k in ("split", "model")})
+        return context
+    return dict(heading_context)
+
+
 def _classification_report(
-    notebook: str, output: OutputText, lines: list[str], header_index: int
+    notebook: str, output: OutputText, lines: list[str], header_index: int, context: dict[str, str]
 ) -> tuple[set[int], list[Evidence]]:
     """Read a scikit-learn classification report by column position.
 
@@ -159,6 +186,7 @@ def _classification_report(
     """
     header = lines[header_index]
     edges = [match.end() for match in re.finditer(r"\S+", header)]
+    first_column = len(header) - len(header.lstrip())
     used = {header_index}
     found: list[Evidence] = []
     total_support_seen = False
@@ -175,7 +203,9 @@ def _classification_report(
             index += 1
             continue
         blank_run = 0
-        tokens = [t for t in find_numbers(line) if not t.percent]
+        # Class names may be numbers such as "0" or "1", so a token that ends
+        # before the first column header starts is the row's label, not a value.
+        tokens = [t for t in find_numbers(line) if not t.percent and t.end > first_column]
         if not tokens:
             break
         label = line[: tokens[0].start].strip()
@@ -204,8 +234,14 @@ def _classification_report(
                 total_support_seen = True
                 qualifiers = {}
             item = _evidence(
-                notebook, output, metric, token, line.strip(), qualifiers,
-                label=f"{label} {_REPORT_HEADER_NAMES[column]}", heading_context=_heading_context(output),
+                notebook,
+                output,
+                metric,
+                token,
+                line.strip(),
+                qualifiers,
+                label=f"{label} {_REPORT_HEADER_NAMES[column]}",
+                heading_context=context,
             )
             if item:
                 found.append(item)
@@ -257,10 +293,10 @@ def _text_table(
             truncated = True
         if tokens and len(aligned) * 2 < len(tokens):
             break
-        if not tokens and not truncated:
-            # An index-name line under the header ("split") carries no values.
-            if index != header_index + 1:
-                break
+        if not tokens and not truncated and index != header_index + 1:
+            # Only the line right under the header may lack values: pandas puts
+            # the index name ("split") there.
+            break
         if aligned:
             rows.append((index, line, aligned))
         index += 1
@@ -281,10 +317,24 @@ def _text_table(
                 continue
             other = row_label if column_metric else column_label
             qualifiers = _label_qualifiers(other)
-            qualifiers.update({k: v for k, v in _label_qualifiers(column_label if column_metric else row_label).items() if k not in qualifiers})
+            qualifiers.update(
+                {
+                    k: v
+                    for k, v in _label_qualifiers(
+                        column_label if column_metric else row_label
+                    ).items()
+                    if k not in qualifiers
+                }
+            )
             item = _evidence(
-                notebook, output, metric, token, f"{header.rstrip()}\n{line.rstrip()}", qualifiers,
-                label=f"{row_label} {column_label}", ambiguity="truncated table" if truncated else "",
+                notebook,
+                output,
+                metric,
+                token,
+                f"{header.rstrip()}\n{line.rstrip()}",
+                qualifiers,
+                label=f"{row_label} {column_label}",
+                ambiguity="truncated table" if truncated else "",
                 heading_context=_heading_context(output),
             )
             if item:
@@ -331,7 +381,9 @@ def _interpret_table(notebook: str, output: OutputText, table: list[list[str]]) 
     found: list[Evidence] = []
     for row in table[1:]:
         numbers = [(column, _is_number_cell(cell)) for column, cell in enumerate(row)]
-        labels = [cell for (column, token), cell in zip(numbers, row) if token is None and cell.strip()]
+        labels = [
+            cell for (column, token), cell in zip(numbers, row) if token is None and cell.strip()
+        ]
         row_label = " ".join(label for label in labels if label != "...")
         row_metric = normalize_metric(labels[0]) if labels else None
         for column, token in numbers:
@@ -347,8 +399,14 @@ def _interpret_table(notebook: str, output: OutputText, table: list[list[str]]) 
             if column_label:
                 text = f"{column_label}: {text}"
             item = _evidence(
-                notebook, output, metric, token, text, qualifiers,
-                label=f"{row_label} {column_label}", ambiguity="truncated table" if truncated else "",
+                notebook,
+                output,
+                metric,
+                token,
+                text,
+                qualifiers,
+                label=f"{row_label} {column_label}",
+                ambiguity="truncated table" if truncated else "",
                 heading_context=_heading_context(output),
             )
             if item:

@@ -17,12 +17,27 @@ from .numbers import NumberToken, Quantity, find_quantities
 # the wild, so a space here matches any of those (or none).
 METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "roc_auc": (
-        "roc auc", "auc roc", "auroc", "auc", "roc auc score", "area under the roc curve",
-        "area under the curve", "area under curve", "c statistic", "c stat",
+        "roc auc",
+        "auc roc",
+        "auroc",
+        "auc",
+        "roc auc score",
+        "area under the roc curve",
+        "area under the curve",
+        "area under curve",
+        "c statistic",
+        "c stat",
     ),
     "pr_auc": ("pr auc", "auc pr", "auprc", "average precision", "precision recall auc"),
     "gini": ("gini", "gini coefficient", "accuracy ratio"),
-    "ks": ("ks", "ks statistic", "ks stat", "k s", "kolmogorov smirnov", "kolmogorov smirnov statistic"),
+    "ks": (
+        "ks",
+        "ks statistic",
+        "ks stat",
+        "k s",
+        "kolmogorov smirnov",
+        "kolmogorov smirnov statistic",
+    ),
     "accuracy": ("accuracy", "acc", "accuracy score"),
     "balanced_accuracy": ("balanced accuracy", "balanced acc"),
     "precision": ("precision", "ppv", "positive predictive value"),
@@ -41,22 +56,52 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "mcc": ("mcc", "matthews correlation coefficient", "matthews corrcoef"),
     "ece": ("ece", "expected calibration error", "calibration error"),
     "event_rate": (
-        "default rate", "bad rate", "event rate", "positive rate", "fraud rate", "churn rate",
-        "prevalence", "class rate", "default rate pct", "bad rate pct",
+        "default rate",
+        "bad rate",
+        "event rate",
+        "positive rate",
+        "fraud rate",
+        "churn rate",
+        "prevalence",
+        "class rate",
+        "default rate pct",
+        "bad rate pct",
     ),
     "learning_rate": ("learning rate", "lr"),
     "threshold": ("threshold", "decision threshold"),
     "n_samples": (
-        "rows", "samples", "observations", "records", "examples", "instances", "loans",
-        "applications", "customers", "n samples", "sample size",
+        "rows",
+        "samples",
+        "observations",
+        "records",
+        "examples",
+        "instances",
+        "loans",
+        "applications",
+        "customers",
+        "n samples",
+        "sample size",
     ),
 }
 
 # Metrics whose values lie in [0, 1] and may be written as percentages.
-FRACTION_METRICS = frozenset({
-    "roc_auc", "pr_auc", "ks", "accuracy", "balanced_accuracy", "precision", "recall",
-    "specificity", "fpr", "f1", "brier", "event_rate", "ece",
-})
+FRACTION_METRICS = frozenset(
+    {
+        "roc_auc",
+        "pr_auc",
+        "ks",
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "fpr",
+        "f1",
+        "brier",
+        "event_rate",
+        "ece",
+    }
+)
 # Metrics that may also be written as percentages but are not bounded by 1 below.
 SIGNED_FRACTION_METRICS = frozenset({"gini", "mcc", "r2"})
 COUNT_METRICS = frozenset({"n_samples"})
@@ -64,7 +109,16 @@ COUNT_METRICS = frozenset({"n_samples"})
 PERCENT_METRICS = FRACTION_METRICS | SIGNED_FRACTION_METRICS | {"mape"}
 
 SPLIT_WORDS: dict[str, tuple[str, ...]] = {
-    "test": ("test", "testing", "test set", "held out", "holdout", "hold out", "evaluated on", "evaluation set"),
+    "test": (
+        "test",
+        "testing",
+        "test set",
+        "held out",
+        "holdout",
+        "hold out",
+        "evaluated on",
+        "evaluation set",
+    ),
     "val": ("val", "valid", "validation", "dev", "development set"),
     "train": ("train", "training", "trained on", "in sample"),
     "cv": ("cv", "cross validation", "cross validated", "folds", "fold"),
@@ -73,8 +127,21 @@ SPLIT_WORDS: dict[str, tuple[str, ...]] = {
 
 MODEL_WORDS: dict[str, tuple[str, ...]] = {
     "logistic_regression": ("logistic regression", "logreg", "logit", "lr model"),
-    "random_forest": ("random forest", "randomforest", "rf", "random forest classifier", "random forest regressor"),
-    "gradient_boosting": ("gradient boosting", "gradientboosting", "gbm", "gbt", "gradient boosted trees", "gb"),
+    "random_forest": (
+        "random forest",
+        "randomforest",
+        "rf",
+        "random forest classifier",
+        "random forest regressor",
+    ),
+    "gradient_boosting": (
+        "gradient boosting",
+        "gradientboosting",
+        "gbm",
+        "gbt",
+        "gradient boosted trees",
+        "gb",
+    ),
     "xgboost": ("xgboost", "xgb"),
     "lightgbm": ("lightgbm", "lgbm"),
     "catboost": ("catboost",),
@@ -97,16 +164,44 @@ AVERAGE_WORDS = {
 }
 
 HEDGES = (
-    "approximately", "approx.", "approx", "about", "around", "roughly", "nearly", "almost",
-    "circa", "close to", "~", "\u2248", "\u223c",
+    "approximately",
+    "approx.",
+    "approx",
+    "about",
+    "around",
+    "roughly",
+    "nearly",
+    "almost",
+    "circa",
+    "close to",
+    "~",
+    "\u2248",
+    "\u223c",
 )
 # Relation words and the relation they state between the metric and the number.
 RELATIONS = (
-    ("at least", ">="), ("no less than", ">="), ("\u2265", ">="), (">=", ">="),
-    ("at most", "<="), ("no more than", "<="), ("up to", "<="), ("\u2264", "<="), ("<=", "<="),
-    ("more than", ">"), ("greater than", ">"), ("higher than", ">"), ("over", ">"),
-    ("above", ">"), ("exceeds", ">"), ("exceeding", ">"), (">", ">"),
-    ("less than", "<"), ("lower than", "<"), ("below", "<"), ("under", "<"), ("<", "<"),
+    ("at least", ">="),
+    ("no less than", ">="),
+    ("\u2265", ">="),
+    (">=", ">="),
+    ("at most", "<="),
+    ("no more than", "<="),
+    ("up to", "<="),
+    ("\u2264", "<="),
+    ("<=", "<="),
+    ("more than", ">"),
+    ("greater than", ">"),
+    ("higher than", ">"),
+    ("over", ">"),
+    ("above", ">"),
+    ("exceeds", ">"),
+    ("exceeding", ">"),
+    (">", ">"),
+    ("less than", "<"),
+    ("lower than", "<"),
+    ("below", "<"),
+    ("under", "<"),
+    ("<", "<"),
 )
 
 
@@ -131,10 +226,26 @@ _AVERAGE_RE, _AVERAGE_LOOKUP = _vocabulary_regex(AVERAGE_WORDS)
 
 _CLASS_PATTERNS = (
     re.compile(r"\(\s*y\s*=\s*([\w\- ]{1,20}?)\s*\)", re.IGNORECASE),
-    re.compile(r"\b(?:on|for|of)\s+(?:the\s+)?[\"'`]?([\w\-]+(?:\s[\w\-]+)?)[\"'`]?\s+class\b", re.IGNORECASE),
+    re.compile(
+        r"\b(?:on|for|of)\s+(?:the\s+)?[\"'`]?([\w\-]+(?:\s[\w\-]+)?)[\"'`]?\s+class\b",
+        re.IGNORECASE,
+    ),
     re.compile(r"\bclass\s*[:=]?\s*[\"'`]?([\w\-]+)[\"'`]?", re.IGNORECASE),
 )
-_CLASS_STOPWORDS = {"imbalance", "the", "a", "each", "every", "per", "weight", "weights", "rate", "rates", "label", "labels"}
+_CLASS_STOPWORDS = {
+    "imbalance",
+    "the",
+    "a",
+    "each",
+    "every",
+    "per",
+    "weight",
+    "weights",
+    "rate",
+    "rates",
+    "label",
+    "labels",
+}
 
 
 def _key(text: str) -> str:
@@ -252,7 +363,9 @@ class Pairing:
 
 
 _CONDITION_WORDS = "|".join(
-    _alias_pattern(alias) for aliases in METRIC_ALIASES.values() for alias in sorted(aliases, key=len, reverse=True)
+    _alias_pattern(alias)
+    for aliases in METRIC_ALIASES.values()
+    for alias in sorted(aliases, key=len, reverse=True)
 )
 _CONDITION = re.compile(
     rf"(?:(?<![A-Za-z])at|@)\s*(?:the\s+|this\s+|a\s+|[~\u2248]\s*)?(?:\d[\d.,]*\s*%?\s*)?"
@@ -363,7 +476,11 @@ def pair_metrics(text: str, context: dict[str, str] | None = None) -> list[Pairi
 def _can_hold(metric: str, token: NumberToken) -> bool:
     """Tell whether a number could be a value of the metric: "20.2%" is no row count."""
     if metric in COUNT_METRICS:
-        return not token.percent and token.value >= 0 and (token.value == int(token.value) or token.ambiguity != "")
+        return (
+            not token.percent
+            and token.value >= 0
+            and (token.value == int(token.value) or token.ambiguity != "")
+        )
     return True
 
 
@@ -391,7 +508,9 @@ def _words_right_before(text: str, low: int, high: int) -> str:
 
 _CLAUSE_BREAK = re.compile(r"[,;](?:\s|$)|[.!?](?:\s|$)|\n")
 # Words after a number that start the next clause: "0.61 and the macro-average F1".
-_CLAUSE_AFTER = re.compile(r"[,;](?:\s|$)|[.!?](?:\s|$)|\n|\s(?:and|while|whereas|against|but|versus|vs\.?)\s")
+_CLAUSE_AFTER = re.compile(
+    r"[,;](?:\s|$)|[.!?](?:\s|$)|\n|\s(?:and|while|whereas|against|but|versus|vs\.?)\s"
+)
 
 
 def _sentence(text: str, position: int) -> tuple[int, str]:
@@ -441,7 +560,9 @@ def _mention_before(
     return None, ""
 
 
-def _mention_after(text: str, mentions: list[Mention], low: int, high: int) -> tuple[Mention | None, str]:
+def _mention_after(
+    text: str, mentions: list[Mention], low: int, high: int
+) -> tuple[Mention | None, str]:
     for mention in mentions:
         if mention.start < low:
             continue

@@ -20,10 +20,24 @@ from pathlib import Path
 import orjson
 
 # Folders that never hold a project's own notebooks.
-SKIPPED_FOLDERS = frozenset({
-    ".ipynb_checkpoints", "node_modules", "__pycache__", "site-packages", ".git", ".hg",
-    ".svn", ".tox", ".nox", ".venv", "venv", "env", ".mypy_cache", ".pytest_cache",
-})
+SKIPPED_FOLDERS = frozenset(
+    {
+        ".ipynb_checkpoints",
+        "node_modules",
+        "__pycache__",
+        "site-packages",
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        "env",
+        ".mypy_cache",
+        ".pytest_cache",
+    }
+)
 # Output types whose text is read; images and other binary types are skipped by key.
 TEXT_MIME_TYPES = ("text/plain", "text/html", "text/markdown")
 
@@ -235,7 +249,7 @@ def parse_notebook(raw: object, relative: str) -> NotebookDoc:
     if version == 3:
         try:
             raw = _upgrade_v3(raw)
-        except Exception as error:  # nbformat raises several types on malformed v3 files
+        except Exception as error:  # noqa: BLE001 (nbformat raises several types on malformed v3 files)
             raise NotebookError(f"nbformat 3 notebook could not be converted: {error}") from None
         warnings_found.append("nbformat 3 (converted for reading)")
         converted = True
@@ -269,7 +283,9 @@ def parse_notebook(raw: object, relative: str) -> NotebookDoc:
     return NotebookDoc(relative, outputs, warnings_found, digest.hexdigest(), len(cells))
 
 
-def _unique_cell_ids(cells: list, minor: int, converted: bool, warnings_found: list[str]) -> dict[int, str]:
+def _unique_cell_ids(
+    cells: list, minor: int, converted: bool, warnings_found: list[str]
+) -> dict[int, str]:
     """Map cell index to cell id, leaving out ids that more than one cell uses."""
     by_id: dict[str, list[int]] = {}
     missing = []
@@ -283,7 +299,9 @@ def _unique_cell_ids(cells: list, minor: int, converted: bool, warnings_found: l
             missing.append(index)
 
     if by_id and minor < 5:
-        warnings_found.append(f"cell ids are not part of nbformat 4.{minor}; they are used for reference only")
+        warnings_found.append(
+            f"cell ids are not part of nbformat 4.{minor}; they are used for reference only"
+        )
     if missing and minor >= 5 and not converted:
         listed = ", ".join(str(i) for i in missing[:10])
         warnings_found.append(f"cells without an id (required since nbformat 4.5): {listed}")
@@ -294,11 +312,15 @@ def _unique_cell_ids(cells: list, minor: int, converted: bool, warnings_found: l
             unique[indices[0]] = cell_id
         else:
             listed = ", ".join(str(i) for i in indices)
-            warnings_found.append(f"cell id '{cell_id}' is used by cells {listed}; cells are referenced by index")
+            warnings_found.append(
+                f"cell id '{cell_id}' is used by cells {listed}; cells are referenced by index"
+            )
     return unique
 
 
-def _cell_outputs(cell: dict, index: int, cell_id: str | None, warnings_found: list[str]) -> list[OutputText]:
+def _cell_outputs(
+    cell: dict, index: int, cell_id: str | None, warnings_found: list[str]
+) -> list[OutputText]:
     cell_type = cell.get("cell_type")
     raw_outputs = cell.get("outputs")
     if cell_type != "code":
@@ -323,8 +345,12 @@ def _cell_outputs(cell: dict, index: int, cell_id: str | None, warnings_found: l
             continue
         output_type = output.get("output_type")
 
-        def add(kind: str, text: str, tables: list | None = None) -> None:
-            texts.append(OutputText(index, cell_id, output_index, kind, text, execution_count, tables or []))
+        def add(
+            kind: str, text: str, tables: list | None = None, position: int = output_index
+        ) -> None:
+            texts.append(
+                OutputText(index, cell_id, position, kind, text, execution_count, tables or [])
+            )
 
         if output_type == "stream":
             add("stream", clean_text(output.get("text")))
@@ -346,7 +372,9 @@ def _cell_outputs(cell: dict, index: int, cell_id: str | None, warnings_found: l
             ename = output.get("ename") or "an error"
             add("error", f"cell raised {ename}: {strip_ansi(str(output.get('evalue') or ''))}")
         else:
-            warnings_found.append(f"cell {index} output {output_index}: unknown output type {output_type!r}")
+            warnings_found.append(
+                f"cell {index} output {output_index}: unknown output type {output_type!r}"
+            )
     return texts
 
 

@@ -26,7 +26,7 @@ _NUMBER = re.compile(
 
 _SPREAD = re.compile(
     r"\s*(?P<open>\()?\s*(?:\u00b1|\+/-|\+-)\s*"
-    r"(?P<num>\d[\d.,]*(?:[eE][-+]?\d+)?)(?P<pct>\s?%)?\s*(?(open)\))"
+    r"(?P<num>\d(?:[\d.,]*\d)?(?:[eE][-+]?\d+)?)(?P<pct>\s?%)?\s*(?(open)\))"
     r"(?:\s*\(\s*(?P<label>std|s\.?d\.?|standard deviation|sem|se|standard error)\b[^)]*\))?",
     re.IGNORECASE,
 )

@@ -20,7 +20,9 @@ VERDICT_ORDER = {name: index for index, name in enumerate(VERDICTS)}
 
 def report_schema() -> dict[str, Any]:
     """Return the JSON Schema that every report validates against."""
-    text = resources.files("cardcheck_lab").joinpath("schemas/report.schema.json").read_text("utf-8")
+    text = (
+        resources.files("cardcheck_lab").joinpath("schemas/report.schema.json").read_text("utf-8")
+    )
     return json.loads(text)
 
 
@@ -100,8 +102,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Model card check: {report['card']}",
         "",
-        f"Workspace `{report['workspace']}`; provider `{report['options']['provider']}`; "
-        f"state **{report['state']}**.",
+        (
+            f"Workspace `{report['workspace']}`; provider `{report['options']['provider']}`; "
+            f"state **{report['state']}**."
+        ),
         "",
     ]
     if report.get("error"):
@@ -124,11 +128,21 @@ def render_markdown(report: dict[str, Any]) -> str:
             _found(claim),
             claim["reason"],
         ]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |")
+        lines.append(
+            "| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |"
+        )
 
-    lines += ["", "## Notebooks", "", "| notebook | status | evidence | seconds | notes |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Notebooks",
+        "",
+        "| notebook | status | evidence | seconds | notes |",
+        "|---|---|---|---|---|",
+    ]
     for notebook in report["notebooks"]:
-        notes = "; ".join(filter(None, [notebook["error"], *notebook["notes"], *notebook["warnings"]]))
+        notes = "; ".join(
+            filter(None, [notebook["error"], *notebook["notes"], *notebook["warnings"]])
+        )
         lines.append(
             f"| {notebook['path']} | {notebook['status']} | {notebook['evidence_count']} | "
             f"{notebook['seconds']:.2f} | {notes.replace('|', '/')} |"
@@ -163,7 +177,9 @@ def render_terminal(report: dict[str, Any], console) -> None:
 
     for notebook in report["notebooks"]:
         if notebook["status"] in ("failed", "skipped"):
-            console.print(f"{notebook['status']}: {notebook['path']}: {notebook['error']}", markup=False)
+            console.print(
+                f"{notebook['status']}: {notebook['path']}: {notebook['error']}", markup=False
+            )
         for note in notebook["notes"]:
             console.print(f"note: {notebook['path']}: {note}", markup=False)
 

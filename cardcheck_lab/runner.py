@@ -13,10 +13,11 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .card import parse_card
 from .compare import compare
@@ -80,7 +81,9 @@ def load_claims(card_text: str, card_label: str) -> list[Claim]:
     return claims
 
 
-def process_notebook(workspace: Path, relative: str, cancel: threading.Event, llm=None, claims=None) -> NotebookResult:
+def process_notebook(
+    workspace: Path, relative: str, cancel: threading.Event, llm=None, claims=None
+) -> NotebookResult:
     """Read one notebook and extract its evidence; never raises for a bad notebook."""
     started = time.perf_counter()
     result = NotebookResult(path=relative, status="done")
@@ -104,14 +107,18 @@ def process_notebook(workspace: Path, relative: str, cancel: threading.Event, ll
     return result
 
 
-def _add_llm_evidence(result: NotebookResult, llm, doc, claims: list[Claim], cancel: threading.Event) -> None:
+def _add_llm_evidence(
+    result: NotebookResult, llm, doc, claims: list[Claim], cancel: threading.Event
+) -> None:
     from .llm import merge_evidence
 
     outcome = llm.extract(doc, claims, cancel)
     if outcome.note:
         result.notes.append(outcome.note)
     if outcome.rejected:
-        result.notes.append(f"LLM values rejected as not found in the cited output: {outcome.rejected}")
+        result.notes.append(
+            f"LLM values rejected as not found in the cited output: {outcome.rejected}"
+        )
     result.evidence = merge_evidence(result.evidence, outcome.evidence)
 
 
@@ -214,7 +221,9 @@ class Job:
                 if self._claim_seq.get(claim.id, 0) > since
             ]
             processed = sum(
-                1 for r in self.results.values() if r.status in ("done", "failed", "skipped", "cancelled")
+                1
+                for r in self.results.values()
+                if r.status in ("done", "failed", "skipped", "cancelled")
             )
             return {
                 "id": self.id,
@@ -289,7 +298,10 @@ class Job:
         discovery = discover_notebooks(self.workspace, self.allow_hidden)
         selected = discovery.notebooks
         if self.options.notebooks is not None:
-            wanted = [path.replace("\\", "/").lstrip("./") if path.startswith("./") else path for path in self.options.notebooks]
+            wanted = [
+                path.replace("\\", "/").lstrip("./") if path.startswith("./") else path
+                for path in self.options.notebooks
+            ]
             unknown = [path for path in wanted if path not in selected]
             if unknown:
                 raise InputError(f"notebook not found in the workspace: {unknown[0]}")
@@ -305,7 +317,9 @@ class Job:
                     self.results[path] = NotebookResult(path=path, status="skipped", error=reason)
         for path in self.order:
             result = self.results[path]
-            self._emit({"type": "notebook", "path": path, "status": result.status, "error": result.error})
+            self._emit(
+                {"type": "notebook", "path": path, "status": result.status, "error": result.error}
+            )
 
     def _process_all(self) -> None:
         pending_paths = [path for path in self.order if self.results[path].status == "queued"]
@@ -328,7 +342,12 @@ class Job:
                     for future in list(outstanding):
                         if future.cancel():
                             outstanding.discard(future)
-                            self._finish(futures[future], NotebookResult(futures[future], "cancelled"), done_count, total)
+                            self._finish(
+                                futures[future],
+                                NotebookResult(futures[future], "cancelled"),
+                                done_count,
+                                total,
+                            )
                             done_count += 1
                 for future in finished:
                     if future.cancelled():
