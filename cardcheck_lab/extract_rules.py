@@ -134,9 +134,7 @@ def _from_text(notebook: str, output: OutputText) -> list[Evidence]:
         if not pairings:
             # A line such as "=== Test set ===" sets the split for the lines after it.
             if not find_numbers(line):
-                found_here = find_qualifiers(normalize_text(line))
-                context = dict(heading_context)
-                context.update({k: v for k, v in found_here.items() if k in ("split", "model")})
+                context.update(_label_line_qualifiers(line))
             continue
         for pairing in pairings:
             token = pairing.quantity.token
@@ -155,24 +153,27 @@ def _from_text(notebook: str, output: OutputText) -> list[Evidence]:
     return found
 
 
+def _label_line_qualifiers(line: str) -> dict[str, str]:
+    found = find_qualifiers(normalize_text(line))
+    return {key: value for key, value in found.items() if key in ("split", "model")}
+
+
 def _context_above(
     lines: list[str], index: int, consumed: set[int], heading_context: dict[str, str]
 ) -> dict[str, str]:
     """Return the split and model in force at line ``index``, as the line loop sets them.
 
-    The last line without numbers above it ("Model: XGBoost", "=== Test set ===")
-    names them, falling back on the heading: a report printed under
+    Each line without numbers above it ("Model: XGBoost", "=== Test set ===")
+    updates what it names, starting from the heading: a report printed under
     "XGBoost Classification Report" is the XGBoost model's.
     """
-    for line_index in range(index - 1, -1, -1):
+    context = dict(heading_context)
+    for line_index in range(index):
         line = lines[line_index]
         if line_index in consumed or not line.strip() or find_numbers(line):
             continue
-        found_here = find_qualifiers(normalize_text(line))
-        context = dict(heading_context)
-        context.update({k: v for k, v in found_here.items() if k in ("split", "model")})
-        return context
-    return dict(heading_context)
+        context.update(_label_line_qualifiers(line))
+    return context
 
 
 def _classification_report(

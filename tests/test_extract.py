@@ -332,11 +332,6 @@ def test_report_model_from_title_line():
     assert values(evidence, "f1", model="xgboost", **{"class": "1"}) == [pytest.approx(0.21)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a label line without numbers replaces the whole context, so the split named by "
-    "'Classification Report on Test Set:' drops the model named two lines above it",
-)
 def test_report_keeps_model_and_split():
     text = "Model: Random Forest\nCV accuracy: 0.97\nClassification Report on Test Set:\n" + REPORT
     evidence = extract(stream(text))
