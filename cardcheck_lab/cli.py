@@ -142,7 +142,7 @@ def _verify(args: argparse.Namespace, errors) -> int:
 
     try:
         settings = _llm_settings(args)
-    except InputError as error:
+    except (InputError, ValueError) as error:  # LLMSettings rejects invalid settings with ValueError
         errors.print(f"error: {error}", markup=False)
         return EXIT_BAD_INPUT
     options = JobOptions(
