@@ -19,7 +19,7 @@ from .metrics import (
 )
 from .model import Evidence
 from .notebooks import NotebookDoc, OutputText
-from .numbers import NumberToken, find_numbers, find_quantities
+from .numbers import NumberToken, find_numbers, find_quantities, has_number
 
 _REPORT_HEADER = re.compile(r"^\s*precision\s+recall\s+f1-score\s+support\s*$")
 _REPORT_COLUMNS = ("precision", "recall", "f1", "n_samples")
@@ -31,6 +31,8 @@ _AVERAGE_ROWS = {
     "samples avg": "samples",
     "avg / total": "weighted",
 }
+_DIGIT = re.compile(r"\d")
+_DIGITS = re.compile(r"\d+")
 _TRUNCATION = re.compile(r"^\s*\.\.\.(\s|$)|\s\.\.\.(\s|$)")
 
 
@@ -126,30 +128,67 @@ def _from_text(notebook: str, output: OutputText) -> list[Evidence]:
             consumed.update(used)
             found.extend(items)
 
+    found.extend(_from_lines(notebook, output, lines, consumed, heading_context))
+    return found
+
+
+def _from_lines(
+    notebook: str,
+    output: OutputText,
+    lines: list[str],
+    consumed: set[int],
+    heading_context: dict[str, str],
+) -> list[Evidence]:
+    """Read "name: value" lines, counting a line printed again and again only once.
+
+    A training log or a loop prints lines of one shape (the same words, other
+    numbers) under the same context; the last one is the result, the earlier
+    ones are history. Lines are read from the end, and a line whose shape and
+    context were already read is skipped, which also keeps logs of millions of
+    lines cheap.
+    """
+    shapes_with_numbers: dict[str, bool] = {}
+    contexts: list[dict[str, str] | None] = [None] * len(lines)
     context: dict[str, str] = dict(heading_context)
     for index, line in enumerate(lines):
         if index in consumed or not line.strip():
             continue
-        pairings = pair_metrics(line, context)
-        if not pairings:
+        if _DIGIT.search(line) is None:
             # A line such as "=== Test set ===" sets the split for the lines after it.
-            if not find_numbers(line):
-                context.update(_label_line_qualifiers(line))
+            context.update(_label_line_qualifiers(line))
             continue
-        for pairing in pairings:
-            token = pairing.quantity.token
+        shape = _DIGITS.sub("0", line)
+        if shape not in shapes_with_numbers:
+            shapes_with_numbers[shape] = bool(find_numbers(line))
+        if shapes_with_numbers[shape]:
+            contexts[index] = dict(context)
+        else:
+            context.update(_label_line_qualifiers(line))
+
+    found: list[Evidence] = []
+    seen: set[tuple] = set()
+    for index in range(len(lines) - 1, -1, -1):
+        line_context = contexts[index]
+        if line_context is None:
+            continue
+        key = (_DIGITS.sub("0", lines[index]), tuple(sorted(line_context.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        for pairing in pair_metrics(lines[index], line_context):
             item = _evidence(
                 notebook,
                 output,
                 pairing.metric,
-                token,
-                line.strip(),
+                pairing.quantity.token,
+                lines[index].strip(),
                 pairing.qualifiers,
                 pairing.label,
                 pairing.quantity,
             )
             if item:
                 found.append(item)
+    found.reverse()
     return found
 
 
@@ -271,7 +310,7 @@ def _text_table(
     column whose label ends where the value ends.
     """
     header = lines[header_index]
-    if not header.strip() or find_numbers(header):
+    if not header.strip() or has_number(header):
         return set(), []
     label_spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", header)]
     ends = {end: i for i, (_, end) in enumerate(label_spans)}

@@ -451,13 +451,16 @@ def pair_metrics(text: str, context: dict[str, str] | None = None) -> list[Pairi
         qualifiers = dict(context or {})
         # "On the validation split A has 0.56, against 0.30 for B": the sentence's
         # split covers every clause of it that names none.
-        sentence_start, sentence = _sentence(text, token.start)
-        sentence_split = find_qualifiers(sentence, token.start - sentence_start).get("split")
-        if sentence_split:
-            qualifiers["split"] = sentence_split
-        sentence_models = {_MODEL_LOOKUP[_key(m.group(0))] for m in _MODEL_RE.finditer(sentence)}
-        if len(sentence_models) == 1:
-            qualifiers["model"] = sentence_models.pop()
+        # Only the part of the sentence before this clause lends its words, so
+        # "loss: 0.2 - val_accuracy: 0.73" does not make the loss a validation one.
+        sentence_start, _ = _sentence(text, token.start)
+        lead = text[sentence_start:clause_start]
+        lead_splits = {_SPLIT_LOOKUP[_key(m.group(0))] for m in _SPLIT_RE.finditer(lead)}
+        if len(lead_splits) == 1:
+            qualifiers["split"] = lead_splits.pop()
+        lead_models = {_MODEL_LOOKUP[_key(m.group(0))] for m in _MODEL_RE.finditer(lead)}
+        if len(lead_models) == 1:
+            qualifiers["model"] = lead_models.pop()
         qualifiers.update(find_qualifiers(clause, token.start - clause_start))
         pairings.append(
             Pairing(
@@ -509,8 +512,9 @@ def _words_right_before(text: str, low: int, high: int) -> str:
 _CLAUSE_BREAK = re.compile(r"[,;](?:\s|$)|[.!?](?:\s|$)|\n")
 # Words after a number that start the next clause: "0.61 and the macro-average F1".
 _CLAUSE_AFTER = re.compile(
-    r"[,;](?:\s|$)|[.!?](?:\s|$)|\n|\s(?:and|while|whereas|against|but|versus|vs\.?)\s"
+    r"[,;](?:\s|$)|[.!?](?:\s|$)|\n|\t|\s[-|]\s|\s(?:and|while|whereas|against|but|versus|vs\.?)\s"
 )
+_WORDS_ONLY = re.compile(r"[ \t]*(?:[A-Za-z][\w'\-]*[ \t]+){0,3}")
 
 
 def _sentence(text: str, position: int) -> tuple[int, str]:
@@ -538,7 +542,10 @@ def _clause(
         end = following.start()
     for other in mentions:
         if last <= other.start < end:
-            end = other.start
+            # Cut before the word that holds the next metric, so "val_" of
+            # "val_accuracy" stays with the accuracy.
+            word_start = max(text.rfind(" ", last, other.start), text.rfind("\t", last, other.start))
+            end = word_start + 1 if word_start != -1 else other.start
             break
     return start, text[start:end]
 
@@ -569,7 +576,9 @@ def _mention_after(
         if mention.start >= high:
             break
         gap = text[low : mention.start]
-        if len(gap) > _MAX_GAP_AFTER or _SENTENCE_BREAK.search(gap):
+        if len(gap) > _MAX_GAP_AFTER or not _WORDS_ONLY.fullmatch(gap):
+            # Only words may come between: "97% accuracy", "7,000 training rows",
+            # but not "100/100 [====] - 2s - loss".
             return None, ""
         return mention, gap
     return None, ""

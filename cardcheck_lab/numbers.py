@@ -117,6 +117,15 @@ def _grouped(text: str, sep: str) -> bool:
     return first_ok and all(len(g) == 3 and g.isdigit() for g in groups[1:])
 
 
+def has_number(text: str) -> bool:
+    """Tell whether ``text`` has a number token, without reading its value.
+
+    Cheaper than ``find_numbers`` because it stops at the first match; a token
+    such as "1.2.3" that ``find_numbers`` skips still counts here.
+    """
+    return _NUMBER.search(text) is not None
+
+
 def find_numbers(text: str) -> list[NumberToken]:
     """Find every number token in ``text``, in order."""
     tokens = []

@@ -378,3 +378,28 @@ def test_provenance_extractor_is_rules():
     item = extract(stream("AUC: 0.8\n"))[0]
     assert item.extractor == "rules"
     assert item.derived_from is None
+
+
+def test_training_log_keeps_last_epoch():
+    log = "".join(
+        f"Epoch {epoch}/3\n100/100 [====] - 2s - loss: {0.5 - epoch / 10:.4f}"
+        f" - val_accuracy: {0.7 + epoch / 100:.4f}\n"
+        for epoch in (1, 2, 3)
+    )
+    evidence = extract(stream(log))
+    assert values(evidence, "accuracy", split="val") == [pytest.approx(0.73)]
+    assert values(evidence, "loss") == [pytest.approx(0.2)]
+
+
+def test_repeated_shape_under_other_model_kept():
+    text = (
+        "Logistic regression\nCV accuracy: 0.801 (+/- 0.002)\n"
+        "Gradient boosting\nCV accuracy: 0.828 (+/- 0.018)\n"
+    )
+    evidence = extract(stream(text))
+    assert values(evidence, "accuracy", model="logistic_regression", split="cv") == [
+        pytest.approx(0.801)
+    ]
+    assert values(evidence, "accuracy", model="gradient_boosting", split="cv") == [
+        pytest.approx(0.828)
+    ]
