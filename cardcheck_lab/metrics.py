@@ -7,6 +7,7 @@ ones (``gini``, ``ks``) and dataset facts (``n_samples``, ``event_rate``).
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -428,6 +429,8 @@ def pair_metrics(text: str, context: dict[str, str] | None = None) -> list[Pairi
 
     pairings: list[Pairing] = []
     used: set[int] = set()  # mentions already taken by the number before them
+    mention_starts = [m.start for m in mentions]
+    sentences = _SentenceIndex(text)
     for index, quantity in enumerate(quantities):
         token = quantity.token
         previous_end = quantities[index - 1].end if index else 0
@@ -437,7 +440,13 @@ def pair_metrics(text: str, context: dict[str, str] | None = None) -> list[Pairi
             # "improved from 38.9% to 52.8%": the old value is history, not a claim.
             continue
 
-        fits = [m for m in mentions if _can_hold(m.metric, token)]
+        # Only mentions between the neighbouring numbers can pair with this one.
+        nearby = mentions[
+            bisect.bisect_left(mention_starts, previous_end) : bisect.bisect_left(
+                mention_starts, next_start
+            )
+        ]
+        fits = [m for m in nearby if _can_hold(m.metric, token)]
         mention, gap = _mention_before(text, fits, used, previous_end, token.start)
         if mention is None:
             mention, gap = _mention_after(text, fits, quantity.end, next_start)
@@ -447,13 +456,12 @@ def pair_metrics(text: str, context: dict[str, str] | None = None) -> list[Pairi
         if mention is None:
             continue
 
-        clause_start, clause = _clause(text, mentions, mention, quantity, previous_end, next_start)
+        clause_start, clause = _clause(text, nearby, mention, quantity, previous_end, next_start)
         qualifiers = dict(context or {})
-        # "On the validation split A has 0.56, against 0.30 for B": the sentence's
-        # split covers every clause of it that names none.
-        # Only the part of the sentence before this clause lends its words, so
+        # "On the validation split A has 0.56, against 0.30 for B": the part of the
+        # sentence before this clause lends its split and model. Only that part, so
         # "loss: 0.2 - val_accuracy: 0.73" does not make the loss a validation one.
-        sentence_start, _ = _sentence(text, token.start)
+        sentence_start = sentences.start_of(token.start)
         lead = text[sentence_start:clause_start]
         lead_splits = {_SPLIT_LOOKUP[_key(m.group(0))] for m in _SPLIT_RE.finditer(lead)}
         if len(lead_splits) == 1:
@@ -517,13 +525,15 @@ _CLAUSE_AFTER = re.compile(
 _WORDS_ONLY = re.compile(r"[ \t]*(?:[A-Za-z][\w'\-]*[ \t]+){0,3}")
 
 
-def _sentence(text: str, position: int) -> tuple[int, str]:
-    start = 0
-    for match in _SENTENCE_BREAK.finditer(text, 0, position):
-        start = match.end()
-    following = _SENTENCE_BREAK.search(text, position)
-    end = following.start() if following else len(text)
-    return start, text[start:end]
+class _SentenceIndex:
+    """Sentence starts of one text, found once, so each lookup is a binary search."""
+
+    def __init__(self, text: str) -> None:
+        self.ends = [match.end() for match in _SENTENCE_BREAK.finditer(text)]
+
+    def start_of(self, position: int) -> int:
+        index = bisect.bisect_right(self.ends, position) - 1
+        return self.ends[index] if index >= 0 else 0
 
 
 def _clause(
