@@ -209,7 +209,12 @@ class JobsHandler(CardCheckHandler):
             raise web.HTTPError(
                 400, "The request body is empty; send a JSON object with 'card' or 'card_text'."
             )
-        body = self.get_json_body()
+        try:
+            body = self.get_json_body()
+        except UnicodeDecodeError as error:
+            raise web.HTTPError(
+                400, "The request body is not UTF-8; send UTF-8 encoded JSON."
+            ) from error
         if not isinstance(body, dict):
             raise web.HTTPError(
                 400, "The request body must be a JSON object with 'card' or 'card_text'."
@@ -610,6 +615,17 @@ def build_job_request(
     )
 
 
+def _real_path(root: str, segments: list[str]) -> str:
+    if not segments:
+        return root
+    path = os.path.join(root, *segments)
+    try:
+        # strict=True raises on a symbolic link loop instead of returning a loop member.
+        return os.path.realpath(path, strict=True)
+    except FileNotFoundError:
+        return os.path.realpath(path)  # a missing path gets its 404 below
+
+
 def resolve_path(
     root: str, value: str, field: str, kind: str, allow_hidden: bool
 ) -> tuple[str, str]:
@@ -639,7 +655,13 @@ def resolve_path(
         )
     label = "/".join(segments) or "."
 
-    real = os.path.realpath(os.path.join(root, *segments)) if segments else root
+    try:
+        real = _real_path(root, segments)
+    except OSError as error:
+        # realpath or is_hidden on a symbolic link loop raises ELOOP.
+        raise web.HTTPError(
+            400, f"The {field} path {label!r} cannot be resolved: {error.strerror}."
+        ) from error
     if os.path.commonpath([root, real]) != root:
         raise web.HTTPError(
             403, f"The {field} path {label!r} resolves outside the Jupyter server root."

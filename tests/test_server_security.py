@@ -338,3 +338,28 @@ async def test_version_reports_key_without_value(jp_fetch, monkeypatch):
     response = await jp_fetch("cardcheck", "version")
     assert body_of(response)["llm_key_configured"] is False  # provider "none" uses no key
     assert SECRET_KEY not in response.body.decode("utf-8")
+
+
+async def test_symlink_loop_is_client_error(jp_fetch, jp_root_dir, workspace):
+    os.symlink("loop_b.md", jp_root_dir / "loop_a.md")
+    os.symlink("loop_a.md", jp_root_dir / "loop_b.md")
+    os.symlink("wsloop_b", jp_root_dir / "wsloop_a")
+    os.symlink("wsloop_a", jp_root_dir / "wsloop_b")
+    for body in [
+        {"card": "loop_a.md"},
+        {"workspace": "wsloop_a", "card_text": "AUC 0.8"},
+        {"workspace": "ws", "card_text": "AUC 0.8", "notebooks": ["wsloop_a/x.ipynb"]},
+    ]:
+        code, error = await fetch_error(
+            jp_fetch("cardcheck", "jobs", method="POST", body=json.dumps(body))
+        )
+        assert code == 400, body
+        assert "cannot be resolved" in error["message"]
+        assert str(jp_root_dir) not in error["message"]
+
+
+async def test_non_utf8_body_is_client_error(jp_fetch, workspace):
+    body = b'{"card_text": "Accuracy: 0.9 caf\xe9"}'
+    code, error = await fetch_error(jp_fetch("cardcheck", "jobs", method="POST", body=body))
+    assert code == 400
+    assert "not UTF-8" in error["message"]
