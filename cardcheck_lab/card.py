@@ -331,7 +331,6 @@ def _parse_table(
         ]
         row_metric = _label_metric(labels[0][1]) if labels else None
         row_label = " ".join(cell for _, cell in labels if len(cell) <= 60)
-        row_text = " | ".join(cells)
 
         for column, cell in enumerate(cells):
             parsed = _cell_quantity(cell)
@@ -363,10 +362,13 @@ def _parse_table(
                     if k not in qualifiers or k == "class"
                 }
             )
+            # "ROC-AUC (Test): 0.87" names the cell the claim came from.
+            other_label = row_label if column_metric else column_label
+            cell_name = f"{metric_label} ({other_label})" if other_label else metric_label
             builder.add(
                 metric,
                 quantity,
-                row_text,
+                f"{cell_name}: {cell}",
                 line,
                 qualifiers,
                 "table",
