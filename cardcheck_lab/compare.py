@@ -52,6 +52,12 @@ def _compatible(claim: Claim, item: Evidence) -> tuple[float, float] | None:
             matched += weight
         else:
             return None
+    if claim.unit == "count" and "split" in item.qualifiers and "split" not in claim.qualifiers:
+        # "10,000 loans" is the whole data set, not the rows of one split.
+        return None
+    if "average" in claim.qualifiers and "average" not in item.qualifiers and item.metric != "accuracy":
+        # A macro or weighted average is never the binary (positive-class) value.
+        return None
     return matched, extra
 
 

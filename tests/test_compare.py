@@ -375,3 +375,24 @@ def test_average_claim_ignores_class():
     evidence = [make_evidence("f1", 0.53, qualifiers={"class": "high risk"})]
     verdict = decide_one(make_claim("f1", 0.69, qualifiers={"average": "macro"}), evidence)
     assert verdict.verdict == "no_evidence"
+
+
+def test_macro_claim_ignores_binary_value():
+    claim = make_claim("f1", 0.69, qualifiers={"average": "macro"})
+    binary = make_evidence("f1", 0.5305, qualifiers={"split": "test"})
+    assert decide_one(claim, [binary]).verdict == "no_evidence"
+
+
+def test_macro_claim_takes_macro_row():
+    claim = make_claim("f1", 0.69, qualifiers={"average": "macro"})
+    evidence = [
+        make_evidence("f1", 0.5305, qualifiers={"split": "test"}),
+        make_evidence("f1", 0.69, qualifiers={"average": "macro"}),
+    ]
+    assert decide_one(claim, evidence).verdict == "verified"
+
+
+def test_total_count_ignores_split_counts():
+    claim = make_claim("n_samples", 10_000, unit="count", decimals=0)
+    split_rows = make_evidence("n_samples", 5_600, unit="count", qualifiers={"split": "train"})
+    assert decide_one(claim, [split_rows]).verdict == "no_evidence"
