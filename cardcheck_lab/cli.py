@@ -57,6 +57,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=None, help="write the report to this file instead of stdout"
     )
     verify.add_argument("--quiet", action="store_true", help="print no per-notebook progress")
+    cache = verify.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="folder of the cache of unchanged notebooks' results "
+        "(default: $XDG_CACHE_HOME/cardcheck or ~/.cache/cardcheck)",
+    )
+    cache.add_argument(
+        "--no-cache", action="store_true", help="read every notebook again and store nothing"
+    )
 
     llm = verify.add_argument_group("LLM extraction (optional; rules only by default)")
     llm.add_argument(
@@ -133,12 +144,11 @@ def _verify(args: argparse.Namespace, errors) -> int:
     if args.workers < 1:
         errors.print(f"error: --workers must be at least 1, got {args.workers}", markup=False)
         return EXIT_BAD_INPUT
-    if not card.is_file():
-        errors.print(f"error: model card not found: {card}", markup=False)
+    problem = _card_problem(card) or _workspace_problem(workspace)
+    if problem:
+        errors.print(f"error: {problem}", markup=False)
         return EXIT_BAD_INPUT
-    if not workspace.is_dir():
-        errors.print(f"error: workspace folder not found: {workspace}", markup=False)
-        return EXIT_BAD_INPUT
+    notebooks = _workspace_relative(args.notebooks, workspace)
 
     try:
         settings = _llm_settings(args)
@@ -150,8 +160,10 @@ def _verify(args: argparse.Namespace, errors) -> int:
         provider=args.provider,
         model=args.model,
         base_url=args.base_url,
-        notebooks=args.notebooks,
+        notebooks=notebooks,
         llm=settings,
+        use_cache=not args.no_cache,
+        cache_dir=str(args.cache_dir) if args.cache_dir is not None else None,
     )
     job = Job(workspace=workspace, card_path=card, card_label=str(card), options=options)
 
@@ -171,10 +183,58 @@ def _verify(args: argparse.Namespace, errors) -> int:
         errors.print(f"error: {report['error']}", markup=False)
         return EXIT_BAD_INPUT
 
-    _write_report(report, args, render_markdown, render_terminal)
+    try:
+        _write_report(report, args, render_markdown, render_terminal)
+    except OSError as error:
+        errors.print(f"error: cannot write the report to {args.output}: {error.strerror}", markup=False)
+        return EXIT_BAD_INPUT
     if report.get("message") and not args.quiet:
         errors.print(report["message"], markup=False)
+    if report["summary"]["notebooks_done"] == 0:
+        # Every claim is "no_evidence" then, and a CI gate must not pass on that.
+        errors.print(
+            "error: no notebook could be read, so no claim was checked; see the notebook errors above",
+            markup=False,
+        )
+        return EXIT_BAD_INPUT
     return EXIT_MISMATCH if report["summary"]["mismatch"] else EXIT_OK
+
+
+def _card_problem(card: Path) -> str:
+    if not card.exists():
+        return f"model card not found: {card}"
+    if card.is_dir():
+        return f"model card is a folder, not a Markdown file: {card}"
+    if not card.is_file():
+        return f"model card is not a regular file: {card}"
+    if card.suffix.lower() == ".ipynb":
+        return f"{card} is a notebook; give the model card's Markdown file (such as README.md)"
+    return ""
+
+
+def _workspace_problem(workspace: Path) -> str:
+    if not workspace.exists():
+        return f"workspace folder not found: {workspace}"
+    if not workspace.is_dir():
+        return f"workspace is not a folder: {workspace} (--repo takes the folder that holds the notebooks)"
+    return ""
+
+
+def _workspace_relative(notebooks: list[str] | None, workspace: Path) -> list[str] | None:
+    """Accept --notebook paths relative to the workspace or to the current folder."""
+    if notebooks is None:
+        return None
+    root = workspace.resolve()
+    relative = []
+    for name in notebooks:
+        path = Path(name)
+        if not (root / path).exists() and path.exists():
+            try:
+                name = path.resolve().relative_to(root).as_posix()
+            except ValueError:
+                pass  # outside the workspace: the job reports it as not found
+        relative.append(name)
+    return relative
 
 
 def _write_report(report: dict, args: argparse.Namespace, render_markdown, render_terminal) -> None:

@@ -4,6 +4,14 @@ Notebooks are read in a thread pool, each in its own task, so one notebook's
 failure never stops the others. Every state change is an event with a sequence
 number; the CLI's progress, the server's poll and its event stream all read
 the same events.
+
+A rules-only job first takes every unchanged notebook from the cache
+(``cache.py``). Its threads then hand the other notebooks to worker processes
+(``scan.py``), min(CPU count, notebooks) of them, once those notebooks add up
+to ``scan.PROCESS_MIN_BYTES``. ``workers`` stays the number of threads, so it
+also bounds how many notebooks are in flight. With an LLM extractor, or when
+the engine's functions have been replaced (as tests do), notebooks are read on
+the threads and nothing is cached.
 """
 
 from __future__ import annotations
@@ -19,12 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import scan
+from .cache import open_cache
 from .card import parse_card
 from .compare import compare
 from .errors import InputError
 from .extract_rules import extract_rules
 from .model import Claim, Evidence, NotebookResult, Verdict
-from .notebooks import NotebookError, discover_notebooks, read_notebook
+from .notebooks import NotebookError, discover_notebooks
+from .scan import read_notebook
 
 log = logging.getLogger("cardcheck_lab")
 
@@ -32,6 +43,10 @@ DEFAULT_WORKERS = 5
 # Verdicts are recomputed while notebooks finish, at most this often (seconds),
 # and once more at the end.
 _VERDICT_REFRESH = 0.5
+# A refresh also waits this many times as long as the last comparison took, so
+# that comparing a large workspace's evidence does not crowd out reading it.
+_VERDICT_REFRESH_COST = 20
+_STOCK_ENGINE = (read_notebook, extract_rules)
 
 
 @dataclass
@@ -45,6 +60,8 @@ class JobOptions:
     api_key: str | None = field(default=None, repr=False)
     notebooks: list[str] | None = None  # workspace-relative paths; None means every notebook
     llm: Any = None  # an LLMSettings when an LLM extractor is configured
+    use_cache: bool = True  # reuse results of unchanged notebooks (rules-only jobs)
+    cache_dir: str | None = None  # None means cache.default_cache_dir()
 
     def public(self) -> dict[str, Any]:
         """Return the options for the report, without the API key."""
@@ -57,18 +74,25 @@ class JobOptions:
         }
 
 
-def read_card(path: Path) -> str:
-    """Read a model card as UTF-8 text; raise InputError with the reason when it cannot."""
+def read_card(path: Path, label: str = "") -> str:
+    """Read a model card as UTF-8 text; raise InputError with the reason when it cannot.
+
+    Messages name the card by ``label`` (the path the user gave), so a server
+    never shows its own absolute paths.
+    """
+    name = label or str(path)
     if not path.exists():
-        raise InputError(f"model card not found: {path}")
+        raise InputError(f"model card not found: {name}")
     if not path.is_file():
-        raise InputError(f"model card is not a file: {path}")
+        raise InputError(f"model card is not a file: {name}")
+    if path.suffix.lower() == ".ipynb":
+        raise InputError(f"{name} is a notebook; give the model card's Markdown file")
     try:
         return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(f"model card is not UTF-8 (byte offset {error.start}): {path}") from None
+        raise InputError(f"model card is not UTF-8 (byte offset {error.start}): {name}") from None
     except OSError as error:
-        raise InputError(f"cannot read model card {path}: {error.strerror}") from None
+        raise InputError(f"cannot read model card {name}: {error.strerror}") from None
 
 
 def load_claims(card_text: str, card_label: str) -> list[Claim]:
@@ -85,13 +109,25 @@ def process_notebook(
     workspace: Path, relative: str, cancel: threading.Event, llm=None, claims=None
 ) -> NotebookResult:
     """Read one notebook and extract its evidence; never raises for a bad notebook."""
+    return check_notebook(
+        relative, cancel, lambda: read_notebook(workspace / relative, relative), llm, claims
+    )
+
+
+def check_notebook(
+    relative: str, cancel: threading.Event, read: Callable[[], Any], llm=None, claims=None
+) -> NotebookResult:
+    """Extract the evidence of the document that ``read()`` returns.
+
+    Never raises for a bad notebook: its result is "failed" with the reason.
+    """
     started = time.perf_counter()
     result = NotebookResult(path=relative, status="done")
     try:
         if cancel.is_set():
             result.status = "cancelled"
             return result
-        doc = read_notebook(workspace / relative, relative)
+        doc = read()
         result.warnings = doc.warnings
         result.evidence = extract_rules(doc)
         if llm is not None and not cancel.is_set():
@@ -161,6 +197,9 @@ class Job:
         self._events: list[dict[str, Any]] = []
         self._notebook_seq: dict[str, int] = {}
         self._claim_seq: dict[str, int] = {}
+        self._cache = None  # a cache.NotebookCache while a rules-only job runs
+        self._payload_digests: dict[str, str] = {}  # path -> digest of its cached result
+        self._compare_seconds = 0.0
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # --- events ------------------------------------------------------------
@@ -272,8 +311,13 @@ class Job:
             self._set_state("failed", error=self.error)
             return self.report()
 
-        self._process_all()
-        self._refresh_verdicts()
+        try:
+            self._process_all()
+            self._final_verdicts()
+        finally:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
         self.finished = time.time()
 
         evidence_count = sum(len(r.evidence) for r in self.results.values())
@@ -290,7 +334,7 @@ class Job:
     def _prepare(self) -> None:
         if not self.workspace.is_dir():
             raise InputError(f"workspace folder not found: {self.workspace}")
-        card_text = self.card_text if self.card_text is not None else read_card(self.card_path)
+        card_text = self.card_text if self.card_text is not None else read_card(self.card_path, self.card_label)
         self.claims = load_claims(card_text, self.card_label)
         for claim in self.claims:
             self._emit({"type": "claim", "id": claim.id, "verdict": None})
@@ -326,19 +370,52 @@ class Job:
         total = len(self.order)
         done_count = total - len(pending_paths)
         llm = self._make_llm()
-        last_refresh = time.monotonic()
+        fast = llm is None and _engine_is_stock()
+        if fast and self.options.use_cache:
+            self._cache = open_cache(self.options.cache_dir, self.workspace)
+        if self._cache is not None:
+            pending_paths, done_count = self._take_cached(pending_paths, done_count, total)
+        processes = scan.process_count(pending_paths, self.workspace) if fast else 0
+        worker_pool = scan.WorkerPool(processes) if processes else None
+        if worker_pool is not None:
+            pending_paths = scan.largest_first(pending_paths, self.workspace)
+        try:
+            self._read_all(pending_paths, done_count, total, llm, fast, worker_pool)
+        finally:
+            if worker_pool is not None:
+                worker_pool.close(cancelled=self._cancel.is_set())
 
+    def _take_cached(self, paths: list[str], done_count: int, total: int) -> tuple[list[str], int]:
+        """Finish every notebook whose cached result is still valid, and return the other paths."""
+        misses = []
+        for path in paths:
+            hit = None if self._cancel.is_set() else self._cache.lookup(path, self.workspace / path)
+            if hit is None:
+                misses.append(path)
+                continue
+            self._payload_digests[path] = hit.payload_digest
+            with self._condition:
+                self.results[path].status = "running"
+            self._emit({"type": "notebook", "path": path, "status": "running"})
+            done_count += 1
+            self._finish(path, hit.result, done_count, total)
+        return misses, done_count
+
+    def _read_all(self, pending_paths, done_count, total, llm, fast, worker_pool) -> None:
+        last_refresh = time.monotonic()
         workers = max(1, int(self.options.workers))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardcheck") as pool:
             futures: dict[Future, str] = {}
             for path in pending_paths:
-                future = pool.submit(self._run_one, path, llm)
+                future = pool.submit(self._run_one, path, llm, fast, worker_pool)
                 futures[future] = path
 
             outstanding = set(futures)
             while outstanding:
                 finished, outstanding = wait(outstanding, timeout=0.2, return_when=FIRST_COMPLETED)
                 if self._cancel.is_set():
+                    if worker_pool is not None:
+                        worker_pool.stop()
                     for future in list(outstanding):
                         if future.cancel():
                             outstanding.discard(future)
@@ -354,15 +431,25 @@ class Job:
                         continue
                     done_count += 1
                     self._finish(futures[future], future.result(), done_count, total)
-                if finished and time.monotonic() - last_refresh > _VERDICT_REFRESH:
+                interval = max(_VERDICT_REFRESH, _VERDICT_REFRESH_COST * self._compare_seconds)
+                if finished and time.monotonic() - last_refresh > interval:
                     self._refresh_verdicts()
                     last_refresh = time.monotonic()
 
-    def _run_one(self, path: str, llm) -> NotebookResult:
+    def _run_one(self, path: str, llm, fast: bool = False, worker_pool=None) -> NotebookResult:
         with self._condition:
             self.results[path].status = "running"
         self._emit({"type": "notebook", "path": path, "status": "running"})
-        return process_notebook(self.workspace, path, self._cancel, llm, self.claims)
+        if not fast:
+            return process_notebook(self.workspace, path, self._cancel, llm, self.claims)
+        if self._cancel.is_set():
+            return NotebookResult(path=path, status="cancelled")
+        outcome = worker_pool.run(self.workspace, path, self._cancel) if worker_pool else None
+        if outcome is None:
+            outcome = scan.work(str(self.workspace), path)
+        if self._cache is not None and outcome.cacheable:
+            self._payload_digests[path] = self._cache.store(path, outcome.stamp, outcome.payload)
+        return outcome.decoded()
 
     def _finish(self, path: str, result: NotebookResult, index: int, total: int) -> None:
         with self._condition:
@@ -394,13 +481,48 @@ class Job:
         return [item for result in results for item in result.evidence]
 
     def _refresh_verdicts(self) -> None:
+        started = time.perf_counter()
         verdicts = compare(self.claims, self.evidence())
+        self._compare_seconds = time.perf_counter() - started
+        self._apply_verdicts(verdicts)
+
+    def _final_verdicts(self) -> None:
+        """Decide every claim, reusing the verdicts of a cached run on exactly the same results."""
+        key = self._verdicts_key()
+        cached = self._cache.load_verdicts(key) if key else None
+        if cached is not None:
+            self._apply_verdicts(cached)
+            return
+        self._refresh_verdicts()
+        if key:
+            self._cache.store_verdicts(key, self.verdicts)
+
+    def _verdicts_key(self) -> str | None:
+        if self._cache is None or self._cancel.is_set():
+            return None
+        parts = []
+        for path in self.order:
+            result = self.results[path]
+            if result.status == "skipped":
+                parts.append(f"{path}\0skipped\0{result.error}")
+            elif path in self._payload_digests:
+                parts.append(f"{path}\0{self._payload_digests[path]}")
+            else:
+                return None
+        return self._cache.verdicts_key(self.claims, parts)
+
+    def _apply_verdicts(self, verdicts: list[Verdict]) -> None:
         with self._condition:
             previous = {v.claim.id: (v.verdict, v.reason) for v in self.verdicts}
             self.verdicts = verdicts
         for verdict in verdicts:
             if previous.get(verdict.claim.id) != (verdict.verdict, verdict.reason):
                 self._emit({"type": "claim", "id": verdict.claim.id, "verdict": verdict.verdict})
+
+
+def _engine_is_stock() -> bool:
+    """Return False when read_notebook or extract_rules was replaced (tests do this)."""
+    return read_notebook is _STOCK_ENGINE[0] and extract_rules is _STOCK_ENGINE[1]
 
 
 def _pending_claim(claim: Claim) -> dict[str, Any]:

@@ -8,6 +8,8 @@ write the JSON directly: a list or a string for multiline text, a missing
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,12 @@ import pytest
 
 from cardcheck_lab.model import Claim, Evidence
 from cardcheck_lab.runner import Job, JobOptions
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every cache (engine and LLM) at a folder of this test run, not ~/.cache."""
+    cache_home = Path(tempfile.mkdtemp(prefix="cardcheck-test-cache-"))
+    os.environ["XDG_CACHE_HOME"] = str(cache_home)
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_WORKSPACE = REPO_ROOT / "examples" / "credit-scoring"

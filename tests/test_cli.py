@@ -297,3 +297,36 @@ def test_console_script_installed():
     )
     assert result.returncode == 0
     assert "--format" in result.stdout
+
+
+def test_output_folder_is_bad_input(tmp_path):
+    run = cardcheck("verify", str(CARD), "--quiet", "--output", str(tmp_path))
+    assert run.returncode == 2
+    assert "cannot write the report" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_notebook_as_card_rejected():
+    run = cardcheck("verify", str(EXAMPLE_WORKSPACE / "2_train.ipynb"))
+    assert run.returncode == 2
+    assert "is a notebook" in run.stderr
+
+
+def test_nothing_read_is_bad_input():
+    run = cardcheck("verify", str(CARD), "--quiet", "--notebook", "broken.ipynb")
+    assert run.returncode == 2
+    assert "no notebook could be read" in run.stderr
+
+
+def test_notebook_path_from_current_folder():
+    run = cardcheck(
+        "verify",
+        str(CARD),
+        "--quiet",
+        "--format",
+        "json",
+        "--notebook",
+        "examples/credit-scoring/4_report.ipynb",
+    )
+    notebooks = [entry["path"] for entry in json.loads(run.stdout)["notebooks"]]
+    assert notebooks == ["4_report.ipynb"]
