@@ -16,5 +16,8 @@ module.exports = {
   coverageReporters: ['lcov', 'text'],
   reporters: ['default'],
   testRegex: 'src/__tests__/.*\\.spec\\.tsx?$',
+  // The virtual environment and the built labextension hold package.json files
+  // that collide with this package's name in Jest's module map.
+  modulePathIgnorePatterns: ['<rootDir>/.venv/', '<rootDir>/cardcheck_lab/labextension/'],
   transformIgnorePatterns: [`/node_modules/(?!(${esModules})).+`]
 };

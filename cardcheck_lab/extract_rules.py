@@ -148,6 +148,7 @@ def _from_lines(
     lines cheap.
     """
     shapes_with_numbers: dict[str, bool] = {}
+    shapes: list[str] = [""] * len(lines)
     contexts: list[dict[str, str] | None] = [None] * len(lines)
     context: dict[str, str] = dict(heading_context)
     for index, line in enumerate(lines):
@@ -157,7 +158,7 @@ def _from_lines(
             # A line such as "=== Test set ===" sets the split for the lines after it.
             context.update(_label_line_qualifiers(line))
             continue
-        shape = _DIGITS.sub("0", line)
+        shape = shapes[index] = _DIGITS.sub("0", line)
         if shape not in shapes_with_numbers:
             shapes_with_numbers[shape] = bool(find_numbers(line))
         if shapes_with_numbers[shape]:
@@ -171,7 +172,7 @@ def _from_lines(
         line_context = contexts[index]
         if line_context is None:
             continue
-        key = (_DIGITS.sub("0", lines[index]), tuple(sorted(line_context.items())))
+        key = (shapes[index], tuple(sorted(line_context.items())))
         if key in seen:
             continue
         seen.add(key)
