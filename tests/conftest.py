@@ -18,6 +18,7 @@ import pytest
 from cardcheck_lab.model import Claim, Evidence
 from cardcheck_lab.runner import Job, JobOptions
 
+
 def pytest_configure(config: pytest.Config) -> None:
     """Point every cache (engine and LLM) at a folder of this test run, not ~/.cache."""
     cache_home = Path(tempfile.mkdtemp(prefix="cardcheck-test-cache-"))
@@ -167,3 +168,45 @@ def workspace(tmp_path: Path) -> Path:
     folder = tmp_path / "workspace"
     folder.mkdir()
     return folder
+
+
+# The v3 layout (worksheets, input, prompt_number, pyout), as nbformat/v3/nbbase.py names it.
+V3_NOTEBOOK = {
+    "nbformat": 3,
+    "nbformat_minor": 0,
+    "metadata": {"name": "legacy_scorecard"},
+    "worksheets": [
+        {
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "language": "python",
+                    "collapsed": False,
+                    "metadata": {},
+                    "prompt_number": 4,
+                    "input": ["print('Test AUC: 0.77')"],
+                    "outputs": [
+                        {"output_type": "stream", "stream": "stdout", "text": ["Test AUC: 0.77\n"]}
+                    ],
+                },
+                {
+                    "cell_type": "code",
+                    "language": "python",
+                    "collapsed": False,
+                    "metadata": {},
+                    "prompt_number": 5,
+                    "input": ["ks_text"],
+                    "outputs": [
+                        {
+                            "output_type": "pyout",
+                            "prompt_number": 5,
+                            "metadata": {},
+                            "text": ["'KS = 0.35'"],
+                        }
+                    ],
+                },
+            ],
+        }
+    ],
+}

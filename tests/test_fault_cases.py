@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    V3_NOTEBOOK,
     code_cell,
     error_output,
     execute_result,
@@ -237,47 +238,6 @@ def test_drifted_file_not_rewritten(workspace):
 
 
 # --- nbformat 3 ----------------------------------------------------------------
-
-
-V3_NOTEBOOK = {
-    "nbformat": 3,
-    "nbformat_minor": 0,
-    "metadata": {"name": "legacy_scorecard"},
-    "worksheets": [
-        {
-            "metadata": {},
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "language": "python",
-                    "collapsed": False,
-                    "metadata": {},
-                    "prompt_number": 4,
-                    "input": ["print('Test AUC: 0.77')"],
-                    "outputs": [
-                        {"output_type": "stream", "stream": "stdout", "text": ["Test AUC: 0.77\n"]}
-                    ],
-                },
-                {
-                    "cell_type": "code",
-                    "language": "python",
-                    "collapsed": False,
-                    "metadata": {},
-                    "prompt_number": 5,
-                    "input": ["ks_text"],
-                    "outputs": [
-                        {
-                            "output_type": "pyout",
-                            "prompt_number": 5,
-                            "metadata": {},
-                            "text": ["'KS = 0.35'"],
-                        }
-                    ],
-                },
-            ],
-        }
-    ],
-}
 
 
 @pytest.fixture

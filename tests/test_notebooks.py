@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    V3_NOTEBOOK,
     code_cell,
     display_data,
     error_output,
@@ -37,46 +38,6 @@ PANDAS_HTML = """\
     <tr><th>test</th><td>0.7712</td><td>0.7817</td></tr>
   </tbody>
 </table></div>"""
-
-V3_NOTEBOOK = {
-    "nbformat": 3,
-    "nbformat_minor": 0,
-    "metadata": {"name": "legacy"},
-    "worksheets": [
-        {
-            "metadata": {},
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "language": "python",
-                    "collapsed": False,
-                    "metadata": {},
-                    "prompt_number": 4,
-                    "input": ["print('Test AUC: 0.77')"],
-                    "outputs": [
-                        {"output_type": "stream", "stream": "stdout", "text": ["Test AUC: 0.77\n"]}
-                    ],
-                },
-                {
-                    "cell_type": "code",
-                    "language": "python",
-                    "collapsed": False,
-                    "metadata": {},
-                    "prompt_number": 5,
-                    "input": ["ks_text"],
-                    "outputs": [
-                        {
-                            "output_type": "pyout",
-                            "prompt_number": 5,
-                            "metadata": {},
-                            "text": ["'KS = 0.35'"],
-                        }
-                    ],
-                },
-            ],
-        }
-    ],
-}
 
 
 def texts_of(doc) -> list[str]:
