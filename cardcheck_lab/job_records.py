@@ -99,6 +99,20 @@ def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
         raise
 
 
+def close_open_notebooks(notebooks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark notebooks still queued or running in an ended job as cancelled."""
+    closed = []
+    for notebook in notebooks:
+        if isinstance(notebook, dict) and notebook.get("status") in ("queued", "running"):
+            notebook = {
+                **notebook,
+                "status": "cancelled",
+                "error": "the job ended before this notebook was read",
+            }
+        closed.append(notebook)
+    return closed
+
+
 class RecordStore:
     """Read, write, recover and prune the job records in one folder."""
 
@@ -191,6 +205,7 @@ class RecordStore:
     def _mark_interrupted(self, job_id: str, record: dict[str, Any]) -> None:
         record["state"] = "interrupted"
         record["error"] = INTERRUPTED_MESSAGE
+        record["notebooks"] = close_open_notebooks(list(record.get("notebooks") or []))
         record["finished"] = record.get("finished") or utc_now()
         try:
             write_json_atomic(self.path(job_id), record)

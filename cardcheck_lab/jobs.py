@@ -29,6 +29,7 @@ from .job_records import (
     RECORD_FORMAT,
     TERMINAL_STATES,
     RecordStore,
+    close_open_notebooks,
     listing_item,
     snapshot_from_record,
     utc_now,
@@ -757,7 +758,11 @@ class JobManager:
             "total": snapshot.get("total"),
             "processed": snapshot.get("processed"),
             "summary": snapshot.get("summary") or {},
-            "notebooks": snapshot.get("notebooks") or [],
+            "notebooks": (
+                close_open_notebooks(snapshot.get("notebooks") or [])
+                if entry.final_state() in TERMINAL_STATES
+                else snapshot.get("notebooks") or []
+            ),
             # The report contains the claims, so they are stored here only until it exists.
             "claims": [] if entry.report else snapshot.get("claims") or [],
             "report": self._present_report(entry, entry.report) if entry.report else None,

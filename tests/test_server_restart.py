@@ -137,6 +137,10 @@ async def test_shutdown_marks_running_job_interrupted(
     assert "stopped before this job finished" in snapshot["error"]
     done = [item["path"] for item in snapshot["notebooks"] if item["status"] == "done"]
     assert 2 <= len(done) < 12
+    still_open = [
+        item["path"] for item in snapshot["notebooks"] if item["status"] in ("queued", "running")
+    ]
+    assert still_open == []
 
     report = body_of(await jp_fetch("cardcheck", "jobs", created["id"], "report"))
     assert report["state"] == "interrupted"
@@ -176,6 +180,8 @@ async def test_record_left_running_by_crash_becomes_interrupted(
     assert snapshot["processed"] >= 2
     done = [item for item in snapshot["notebooks"] if item["status"] == "done"]
     assert len(done) >= 2
+    still_open = [item for item in snapshot["notebooks"] if item["status"] in ("queued", "running")]
+    assert still_open == []
 
     code, error = await fetch_error(jp_fetch("cardcheck", "jobs", created["id"], "report"))
     assert code == 409
