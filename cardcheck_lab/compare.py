@@ -315,10 +315,29 @@ def _spread_note(claim: Claim, item: Evidence) -> str:
     return "".join(f"; {note}" for note in notes)
 
 
+# Metrics that derive_evidence turns into the metric named by the key.
+_DERIVATION_SOURCES = {"gini": ("roc_auc",), "roc_auc": ("gini",), "f1": ("precision", "recall")}
+
+
 def compare(claims: list[Claim], evidence: list[Evidence]) -> list[Verdict]:
-    """Decide every claim against all evidence."""
-    derived = derive_evidence(evidence)
-    return [decide(claim, evidence, derived) for claim in claims]
+    """Decide every claim against all evidence.
+
+    Only the metrics the claims name, and those they can be derived from, are
+    looked at, so a workspace of many thousand values costs what its relevant
+    values cost.
+    """
+    needed = {claim.metric for claim in claims}
+    for metric in list(needed):
+        needed.update(_DERIVATION_SOURCES.get(metric, ()))
+    relevant = [item for item in evidence if item.metric in needed]
+    derived = derive_evidence(relevant)
+
+    by_metric: dict[str, tuple[list[Evidence], list[Evidence]]] = {}
+    for item in relevant:
+        by_metric.setdefault(item.metric, ([], []))[0].append(item)
+    for item in derived:
+        by_metric.setdefault(item.metric, ([], []))[1].append(item)
+    return [decide(claim, *by_metric.get(claim.metric, ([], []))) for claim in claims]
 
 
 def summarize(verdicts: list[Verdict]) -> dict[str, int]:
