@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import threading
 import time
 import uuid
@@ -342,14 +343,14 @@ class Job:
         discovery = discover_notebooks(self.workspace, self.allow_hidden)
         selected = discovery.notebooks
         if self.options.notebooks is not None:
-            wanted = [
-                path.replace("\\", "/").lstrip("./") if path.startswith("./") else path
-                for path in self.options.notebooks
+            # "./a.ipynb" and "dir\\a.ipynb" name the same notebooks as discovery's paths.
+            requested = [
+                posixpath.normpath(path.replace("\\", "/")) for path in self.options.notebooks
             ]
-            unknown = [path for path in wanted if path not in selected]
+            unknown = [path for path in requested if path not in selected]
             if unknown:
                 raise InputError(f"notebook not found in the workspace: {unknown[0]}")
-            selected = [path for path in selected if path in wanted]
+            selected = [path for path in selected if path in requested]
 
         with self._condition:
             self.order = list(selected)
