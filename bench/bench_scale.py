@@ -557,8 +557,8 @@ def render(figures: Figures, command: str) -> str:
             "",
             (
                 "A run after one change reads only the changed notebook again (tests/test_cache.py checks this), but "
-                f"it also compares every claim with all {summary.get('evidence', 0):,} values, because the verdicts "
-                f"of the unchanged run no longer apply. That comparison takes {figures.compare_seconds:.2f} s in one "
+                f"it also decides every claim again from the {summary.get('evidence', 0):,} values (reading only the "
+                "claimed metrics), because the verdicts of the unchanged run no longer apply. That comparison takes {figures.compare_seconds:.2f} s in one "
                 "process, which is most of the extra time."
             ),
         ]
