@@ -354,7 +354,10 @@ def _parse_table(
                 continue
             qualifiers = dict(context)
             qualifiers.update(_label_qualifiers(row_label if column_metric else column_label))
-            metric_label = column_label if column_metric else (labels[0][1] if labels else "")
+            if column_metric:
+                metric_label = column_label
+            else:
+                metric_label = labels[0][1] if labels else ""
             qualifiers.update(
                 {
                     k: v

@@ -85,7 +85,7 @@ def _build_parser() -> argparse.ArgumentParser:
     llm.add_argument(
         "--api-key-env",
         default="",
-        help="environment variable that holds the API key (default OPENAI_API_KEY or ANTHROPIC_API_KEY)",
+        help="environment variable that contains the API key (default OPENAI_API_KEY or ANTHROPIC_API_KEY)",
     )
     llm.add_argument(
         "--rpm", type=float, default=None, help="maximum LLM requests per minute across all workers"
@@ -152,7 +152,10 @@ def _verify(args: argparse.Namespace, errors) -> int:
 
     try:
         settings = _llm_settings(args)
-    except (InputError, ValueError) as error:  # LLMSettings rejects invalid settings with ValueError
+    except (
+        InputError,
+        ValueError,
+    ) as error:  # LLMSettings rejects invalid settings with ValueError
         errors.print(f"error: {error}", markup=False)
         return EXIT_BAD_INPUT
     options = JobOptions(
@@ -186,7 +189,9 @@ def _verify(args: argparse.Namespace, errors) -> int:
     try:
         _write_report(report, args, render_markdown, render_terminal)
     except OSError as error:
-        errors.print(f"error: cannot write the report to {args.output}: {error.strerror}", markup=False)
+        errors.print(
+            f"error: cannot write the report to {args.output}: {error.strerror}", markup=False
+        )
         return EXIT_BAD_INPUT
     if report.get("message") and not args.quiet:
         errors.print(report["message"], markup=False)

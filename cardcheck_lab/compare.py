@@ -18,7 +18,7 @@ def _normal_qualifier(key: str, value: str) -> str:
     return value
 
 
-# How much agreeing on a qualifier says that two numbers are the same quantity:
+# How strongly agreeing on a qualifier shows that two numbers are the same quantity:
 # a per-class or averaged F1 is a different number from the binary F1, while a
 # missing split often only means the notebook did not print it.
 _QUALIFIER_WEIGHTS = {"class": 2.0, "average": 2.0, "model": 1.5, "split": 1.0, "dataset": 0.5}
@@ -43,7 +43,7 @@ def _compatible(claim: Claim, item: Evidence) -> tuple[float, float] | None:
         claimed = claim.qualifiers.get(key)
         if claimed is None:
             if key == "split" and value == "test" and claim.unit != "count":
-                # A card's headline number is a held-out result unless it says otherwise.
+                # A card's headline number is a held-out result unless the card states otherwise.
                 matched += 0.5
             elif key in ("class", "average"):
                 # A per-class or averaged value is another quantity than the overall one.
@@ -55,7 +55,11 @@ def _compatible(claim: Claim, item: Evidence) -> tuple[float, float] | None:
     if claim.unit == "count" and "split" in item.qualifiers and "split" not in claim.qualifiers:
         # "10,000 loans" is the whole data set, not the rows of one split.
         return None
-    if "average" in claim.qualifiers and "average" not in item.qualifiers and item.metric != "accuracy":
+    if (
+        "average" in claim.qualifiers
+        and "average" not in item.qualifiers
+        and item.metric != "accuracy"
+    ):
         # A macro or weighted average is never the binary (positive-class) value.
         return None
     return matched, extra
@@ -273,8 +277,8 @@ def _conflicts(matches: list[Evidence], misses: list[Evidence]) -> list[Evidence
     """Return the misses that contradict a match: the same quantity in another notebook.
 
     A name and qualifiers identify one quantity only where a notebook prints
-    them once; a notebook that prints "accuracy" for five models says nothing
-    about which one the card means.
+    them once; a notebook that prints "accuracy" for five models cannot show
+    which one the card means.
     """
     counts: dict[tuple, int] = {}
     for item in [*matches, *misses]:

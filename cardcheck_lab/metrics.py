@@ -539,7 +539,7 @@ class _SentenceIndex:
 def _clause(
     text: str, mentions: list[Mention], mention: Mention, quantity: Quantity, low: int, high: int
 ) -> tuple[int, str]:
-    """Return the start and text of the clause that holds a metric name and its number."""
+    """Return the start and text of the clause that contains a metric name and its number."""
     first = min(mention.start, quantity.token.start)
     last = max(mention.end, quantity.end)
 
@@ -552,9 +552,11 @@ def _clause(
         end = following.start()
     for other in mentions:
         if last <= other.start < end:
-            # Cut before the word that holds the next metric, so "val_" of
+            # Cut before the word that contains the next metric, so "val_" of
             # "val_accuracy" stays with the accuracy.
-            word_start = max(text.rfind(" ", last, other.start), text.rfind("\t", last, other.start))
+            word_start = max(
+                text.rfind(" ", last, other.start), text.rfind("\t", last, other.start)
+            )
             end = word_start + 1 if word_start != -1 else other.start
             break
     return start, text[start:end]

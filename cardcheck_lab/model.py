@@ -88,7 +88,7 @@ class Evidence:
 
 @dataclass
 class NotebookResult:
-    """What reading one notebook produced: its status, warnings and evidence."""
+    """The result of reading one notebook: its status, warnings and evidence."""
 
     path: str
     status: str  # "done", "failed", "skipped" or "cancelled"

@@ -335,7 +335,11 @@ class Job:
     def _prepare(self) -> None:
         if not self.workspace.is_dir():
             raise InputError(f"workspace folder not found: {self.workspace}")
-        card_text = self.card_text if self.card_text is not None else read_card(self.card_path, self.card_label)
+        card_text = (
+            self.card_text
+            if self.card_text is not None
+            else read_card(self.card_path, self.card_label)
+        )
         self.claims = load_claims(card_text, self.card_label)
         for claim in self.claims:
             self._emit({"type": "claim", "id": claim.id, "verdict": None})
